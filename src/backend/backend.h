@@ -79,6 +79,10 @@ struct Backend {
   void (*upload)(Backend *be, void *dst, const void *host_src, size_t n_bytes);   /* sync */
   void (*download)(Backend *be, void *host_dst, const void *src, size_t n_bytes); /* sync */
   void (*sync)(Backend *be);
+  /* Host memory the backend can copy from fast (pinned on CUDA; plain on CPU),
+   * for the data pipeline's batch ring. */
+  void *(*alloc_host)(Backend *be, size_t n_bytes, const char *what);
+  void (*free_host)(Backend *be, void *host_ptr);
 
   /* Converts n param-dtype values to/from host float32 (for export, import,
    * checkpoints and tests; handles fp64 and device memory). */
