@@ -1,0 +1,310 @@
+/* run.c - see run.h.
+ *
+ * User errors during setup are agreed on before anyone exits: every rank
+ * reports whether its stage failed (an all-reduce MIN of the failing rank),
+ * the lowest failing rank prints its one line, and every rank leaves MPI
+ * cleanly with exit status 2.  So a bad path prints one line, not one per
+ * rank, and no rank is left waiting in a collective. */
+#include "train/run.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "model/weights.h"
+#include "train/checkpoint.h"
+#ifdef RD_HAVE_CUDA
+#include "backend/cuda/backend_cuda.h"
+#include "dist/comm_nccl.h"
+#endif
+
+void run_agree(Run *r, const char *err) {
+  int failed = err && err[0];
+  if (!r->comm) {
+    if (failed) {
+      log_error("%s", err);
+      core_exit_job(RD_EXIT_USAGE);
+    }
+    return;
+  }
+  int32_t first = failed ? r->dist->rank : r->dist->world;
+  r->comm->allreduce(r->comm, &first, 1, COMM_I32, COMM_MIN, "agreement on setup errors");
+  if (first == r->dist->world) return;
+  if (first == r->dist->rank) log_error("%s", err);
+  dist_finalize(r->dist);
+  exit(RD_EXIT_USAGE);
+}
+
+void run_user_error(Run *r, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  run_agree(r, msg);
+  /* only reached when this rank's message was empty */
+  FATAL("run_user_error with an empty message");
+}
+
+void run_allreduce_host(Run *r, double *v, int n, const char *what) {
+  if (r->comm) r->comm->allreduce(r->comm, v, (size_t)n, COMM_F64, COMM_SUM, what);
+}
+
+/* mkdir -p; 0 or -1 with errno. */
+static int make_dirs(const char *path) {
+  char tmp[CFG_STR_MAX + 64];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* runs/<config file stem>, or runs/default. */
+static void default_run_dir(const CliOptions *cli, char *out, size_t n) {
+  const char *base = strrchr(cli->config_path, '/');
+  base = base ? base + 1 : cli->config_path;
+  char stem[256];
+  snprintf(stem, sizeof stem, "%s", base[0] ? base : "default");
+  char *dot = strrchr(stem, '.');
+  if (dot && dot != stem) *dot = '\0';
+  snprintf(out, n, "runs/%s", stem);
+}
+
+/* Every rank must run with the same configuration: compare hashes, and name
+ * the first differing key when they differ. */
+static void check_same_config(Run *r) {
+  if (!r->comm) return;
+  char *mine = config_to_string(&r->cfg);
+  int64_t h = (int64_t)config_hash(&r->cfg), h0 = h;
+  r->comm->broadcast(r->comm, &h0, 1, COMM_I64, 0, "broadcast of the config hash");
+  int64_t len = (int64_t)strlen(mine) + 1;
+  r->comm->broadcast(r->comm, &len, 1, COMM_I64, 0, "broadcast of the config length");
+  char *theirs = mem_alloc_or_die((size_t)len, "rank 0 config");
+  if (r->dist->rank == 0) memcpy(theirs, mine, (size_t)len);
+  r->comm->broadcast(r->comm, theirs, (size_t)len, COMM_U8, 0, "broadcast of the config text");
+  char err[512] = "";
+  char key[128];
+  if (h != h0 && config_first_difference(theirs, mine, key, sizeof key))
+    snprintf(err, sizeof err,
+             "rank %d runs a different configuration than rank 0: '%s' differs (every rank must "
+             "get the same --config and --set arguments)",
+             r->dist->rank, key);
+  mem_free(theirs);
+  mem_free(mine);
+  run_agree(r, err);
+}
+
+static void setup_run_dir(Run *r, int needs) {
+  if (r->cfg.log.dir[0])
+    snprintf(r->run_dir, sizeof r->run_dir, "%s", r->cfg.log.dir);
+  else
+    default_run_dir(&r->cli, r->run_dir, sizeof r->run_dir);
+  if (r->cfg.checkpoint.dir[0])
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s", r->cfg.checkpoint.dir);
+  else
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->run_dir);
+  if (!(needs & RUN_NEED_RUN_DIR)) return;
+  char err[1024] = "";
+  if (r->dist->rank == 0) {
+    if (make_dirs(r->run_dir) != 0)
+      snprintf(err, sizeof err, "cannot create the run directory '%s' (log.dir): %s", r->run_dir,
+               strerror(errno));
+    int checkpoints = r->cfg.checkpoint.every_epochs > 0 || r->cfg.checkpoint.every_minutes > 0;
+    char why[900];
+    if (!err[0] && checkpoints && ckpt_check_writable(r->ckpt_dir, why, sizeof why) != 0)
+      snprintf(err, sizeof err, "checkpoint.dir: %s", why);
+  }
+  run_agree(r, err);
+}
+
+static void setup_backend(Run *r) {
+  int want_cuda = r->cli.device == DEVICE_CUDA;
+#ifdef RD_HAVE_CUDA
+  int n_gpus = backend_cuda_device_count();
+  if (r->cli.device == DEVICE_AUTO) want_cuda = n_gpus > 0;
+  if (want_cuda && n_gpus == 0)
+    run_user_error(r, "--device cuda: no usable GPU on %s (use --device cpu)", log_host());
+  if (want_cuda) {
+    CudaBackendOptions o = {.device = r->dist->local_rank % n_gpus,
+                            .precision = r->cfg.train.precision};
+    r->be = backend_cuda_create(&o);
+    return;
+  }
+#else
+  if (want_cuda)
+    run_user_error(r, "--device cuda: this build has no CUDA backend (configure with "
+                      "-DRESNET_CUDA=ON where nvcc, cuDNN and NCCL are installed)");
+#endif
+  int threads = r->cfg.train.threads;
+  if (threads == 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = (int)(cores / (r->dist->local_world > 0 ? r->dist->local_world : 1));
+    if (threads < 1) threads = 1;
+  }
+  if (r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
+    log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
+             config_precision_name(r->cfg.train.precision));
+  r->be = backend_cpu_create(threads);
+}
+
+static void *alloc_host_cb(void *ctx, size_t n_bytes) {
+  Backend *be = ctx;
+  return be->alloc_host(be, n_bytes, "batch ring");
+}
+static void free_host_cb(void *ctx, void *ptr) {
+  Backend *be = ctx;
+  be->free_host(be, ptr);
+}
+
+static Pipeline *open_pipeline(Run *r, int split) {
+  PipelineOptions po = {.cfg = &r->cfg, .split = split, .rank = r->dist->rank,
+                        .world = r->dist->world, .alloc_host = alloc_host_cb,
+                        .free_host = free_host_cb, .alloc_ctx = r->be};
+  char err[1024] = "";
+  Pipeline *p = pipeline_open(&po, err, sizeof err);
+  run_agree(r, p ? "" : err);
+  return p;
+}
+
+static int has_val_split(const Config *c) {
+  return c->data.source == SOURCE_SYNTHETIC ? c->data.synthetic_val > 0 : c->data.val[0] != '\0';
+}
+
+static void check_image(Run *r, const ModelSpec *spec, int h, int w) {
+  char err[512] = "";
+  if (model_check_image_size(spec, h, w, err, sizeof err) != 0) run_agree(r, err);
+}
+
+static void hook_grads_ready(void *ctx, size_t offset, size_t n_elems) {
+  grad_sync_ready(ctx, offset, n_elems);
+}
+
+static void setup_model(Run *r) {
+  ModelSpec spec;
+  model_spec_from_config(&spec, &r->cfg);
+  char err[2048] = "";
+  r->model = model_create(r->be, &spec, err, sizeof err);
+  run_agree(r, r->model ? "" : err);
+  model_init_params(r->model, (uint64_t)r->cfg.train.seed);
+  if (r->cli.init_from[0]) {
+    err[0] = '\0';
+    weights_import(r->model, r->cli.init_from, err, sizeof err);
+    run_agree(r, err);
+  }
+  if (r->comm) { /* one truth: rank 0's parameters and buffers */
+    Model *m = r->model;
+    run_broadcast_params(r, m->params, m->n_param_elems, "broadcast of the initial parameters");
+    run_broadcast_params(r, m->buffers, m->n_buffer_elems,
+                         "broadcast of the initial BN statistics");
+    model_params_changed(m);
+  }
+}
+
+void run_broadcast_params(Run *r, void *data, size_t n_elems, const char *what) {
+  if (!r->comm) return;
+  size_t n_bytes = n_elems * (size_t)r->be->param_bytes;
+  CommDtype dt = r->be->param_bytes == 8 ? COMM_F64 : COMM_F32;
+  int staged = !r->comm->device_buffers && r->be->kind == BACKEND_CUDA;
+  void *buf = staged ? mem_alloc_or_die(n_bytes, "broadcast staging") : data;
+  if (staged) r->be->download(r->be, buf, data, n_bytes);
+  r->comm->broadcast(r->comm, buf, n_elems, dt, 0, what);
+  if (staged) {
+    r->be->upload(r->be, data, buf, n_bytes);
+    mem_free(buf);
+  }
+}
+
+static void setup_comms(Run *r) {
+  if (r->dist->world == 1) return;
+  r->comm = comm_mpi_create(r->dist, 0);
+}
+
+static void setup_sync(Run *r, int needs) {
+  if (!r->comm) return;
+  Comm *grad_comm = r->comm;
+#ifdef RD_HAVE_CUDA
+  int nccl = r->be->kind == BACKEND_CUDA && r->cfg.dist.backend != COMM_MPI;
+  if (nccl) grad_comm = comm_nccl_create(r->dist, r->dist->local_rank, 0);
+#endif
+  r->grad_comm = grad_comm;
+  if (r->cfg.dist.sync_bn) {
+    int g = r->cfg.dist.bn_group;
+    if (g > 0 && r->dist->world % g != 0)
+      run_user_error(r, "dist.bn_group=%d does not divide the %d ranks", g, r->dist->world);
+    r->bn_comm = g > 0 && g < r->dist->world ? comm_mpi_create(r->dist, g) : grad_comm;
+    r->sync_bn = sync_bn_create(r->bn_comm, r->be);
+  }
+  if (needs & RUN_NEED_OPTIM) {
+    Model *m = r->model;
+    size_t *offsets = mem_alloc_or_die((size_t)m->n_params * sizeof(size_t), "param offsets");
+    for (int i = 0; i < m->n_params; i++) offsets[i] = m->param_table[i].offset;
+    r->grad_sync = grad_sync_create(grad_comm, r->be, m->grads, m->n_param_elems, offsets,
+                                    m->n_params, r->cfg.dist.bucket_mb);
+    mem_free(offsets);
+  }
+}
+
+void run_setup(Run *r, const Config *cfg, const CliOptions *cli, Dist *dist, int needs) {
+  memset(r, 0, sizeof *r);
+  r->cfg = *cfg;
+  r->cli = *cli;
+  r->dist = dist;
+  dist_set_timeout(dist, cfg->dist.timeout_s);
+  for (int i = 0; i < 3; i++) {
+    r->mean[i] = (float)cfg->data.mean.v[i];
+    r->std[i] = (float)cfg->data.std.v[i];
+  }
+  setup_comms(r);
+  check_same_config(r);
+  setup_run_dir(r, needs);
+  if (!(needs & RUN_NEED_MODEL)) return;
+  setup_backend(r);
+  if (r->be->kind != BACKEND_CUDA) r->cfg.train.precision = PREC_FP32;
+  ModelSpec spec;
+  model_spec_from_config(&spec, &r->cfg);
+  r->train_h = r->train_w = r->cfg.data.image_size;
+  if (needs & RUN_NEED_TRAIN_DATA) {
+    r->train_data = open_pipeline(r, SPLIT_TRAIN);
+    r->train_h = pipeline_image_h(r->train_data);
+    r->train_w = pipeline_image_w(r->train_data);
+    check_image(r, &spec, r->train_h, r->train_w);
+  }
+  if ((needs & RUN_NEED_VAL_DATA) && has_val_split(&r->cfg)) {
+    r->val_data = open_pipeline(r, SPLIT_VAL);
+    check_image(r, &spec, pipeline_image_h(r->val_data), pipeline_image_w(r->val_data));
+  }
+  if (!(needs & (RUN_NEED_TRAIN_DATA | RUN_NEED_VAL_DATA)))
+    check_image(r, &spec, r->train_h, r->train_w);
+  setup_model(r);
+  if (needs & RUN_NEED_OPTIM) r->opt = optim_create(r->model, &r->cfg);
+  setup_sync(r, needs);
+  r->hooks.bn_allreduce = r->sync_bn ? sync_bn_allreduce : NULL;
+  r->hooks.bn_ctx = r->sync_bn;
+  r->hooks.grads_ready = r->grad_sync ? hook_grads_ready : NULL;
+  r->hooks.grad_ctx = r->grad_sync;
+}
+
+void run_teardown(Run *r) {
+  if (r->train_data) pipeline_close(r->train_data);
+  if (r->val_data) pipeline_close(r->val_data);
+  if (r->grad_sync) grad_sync_destroy(r->grad_sync);
+  if (r->sync_bn) sync_bn_destroy(r->sync_bn);
+  optim_destroy(r->opt);
+  model_destroy(r->model);
+  if (r->bn_comm && r->bn_comm != r->comm && r->bn_comm != r->grad_comm)
+    r->bn_comm->destroy(r->bn_comm);
+  if (r->grad_comm && r->grad_comm != r->comm) r->grad_comm->destroy(r->grad_comm);
+  if (r->comm) r->comm->destroy(r->comm);
+  if (r->be) r->be->destroy(r->be);
+  memset(r, 0, sizeof *r);
+}

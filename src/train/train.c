@@ -1,0 +1,426 @@
+/* train.c - see train.h. */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timer.h"
+#include "model/weights.h"
+#include "optim/lr_schedule.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+
+typedef struct {
+  int64_t epoch;          /* epoch in progress (0-based) */
+  int64_t step_in_epoch;  /* steps of it already done */
+  int64_t global_step;    /* steps done in total */
+  int64_t samples_seen;
+} TrainPos;
+
+/* Sums over a logging window (local to this rank until reduced). */
+typedef struct {
+  double loss_sum, n, c1, c5, corrupt;
+  double data_ms, step_ms;
+  int64_t steps;
+  uint64_t t0_ns;
+} Window;
+
+typedef struct {
+  double loss_scale;      /* fp16 dynamic loss scale; 1 otherwise */
+  int64_t good_steps;     /* since the last scale change */
+} Scaler;
+
+/* ------------------------------------------------------------------ step */
+
+static void load_batch(Run *r, const Batch *b) {
+  Model *m = r->model;
+  r->be->input_u8(r->be, model_input(m), b->images, b->n, b->h, b->w, r->mean, r->std);
+  r->be->upload_labels(r->be, m->labels, b->labels, b->n);
+}
+
+/* One optimizer step on one batch; returns 0 if the step was skipped (fp16
+ * overflow). */
+static int train_step(Run *r, const Batch *b, double lr, Scaler *sc, Window *w) {
+  Model *m = r->model;
+  uint64_t t0 = timer_now_ns();
+  load_batch(r, b);
+  if (r->grad_sync) grad_sync_begin(r->grad_sync);
+  model_forward(m, 1, &r->hooks);
+  double loss_sum = 0;
+  int64_t correct[2] = {0, 0};
+  model_loss(m, b->n, r->cfg.train.label_smoothing, sc->loss_scale / b->n, 1, &loss_sum, correct);
+  model_backward(m, &r->hooks);
+  if (r->grad_sync) grad_sync_finish(r->grad_sync);
+  int ok = 1;
+  if (r->cfg.train.precision == PREC_FP16) {
+    /* gradients are identical on every rank after the all-reduce, so every
+     * rank reaches the same verdict without another collective */
+    ok = r->be->count_nonfinite(r->be, m->grads, m->n_param_elems) == 0;
+    if (!ok) {
+      sc->loss_scale = sc->loss_scale > 1 ? sc->loss_scale / 2 : 1;
+      sc->good_steps = 0;
+    } else if (++sc->good_steps == 2000) {
+      sc->loss_scale *= 2;
+      sc->good_steps = 0;
+    }
+  }
+  if (ok) optim_step(r->opt, lr, 1.0 / sc->loss_scale);
+  w->loss_sum += loss_sum;
+  w->n += b->n;
+  w->c1 += (double)correct[0];
+  w->c5 += (double)correct[1];
+  w->corrupt += b->n_corrupt;
+  w->data_ms += b->wait_ms;
+  w->step_ms += timer_since_ms(t0) + b->wait_ms;
+  w->steps++;
+  return ok;
+}
+
+/* ------------------------------------------------------------------ eval */
+
+EvalResult train_evaluate(Run *r) {
+  EvalResult res = {0};
+  Model *m = r->model;
+  Pipeline *p = r->val_data;
+  if (!p) return res;
+  int keep_b = m->batch, keep_h = m->image_h, keep_w = m->image_w;
+  model_plan(m, r->cfg.train.batch_size, pipeline_image_h(p), pipeline_image_w(p));
+  double sums[4] = {0, 0, 0, 0}; /* loss, n, top1, top5 */
+  pipeline_start_epoch(p, 0, 0);
+  const Batch *b;
+  while ((b = pipeline_next(p)) != NULL) {
+    load_batch(r, b);
+    model_forward(m, 0, &r->hooks);
+    double loss_sum = 0;
+    int64_t correct[2] = {0, 0};
+    model_loss(m, b->n, r->cfg.train.label_smoothing, 1.0, 0, &loss_sum, correct);
+    sums[0] += loss_sum;
+    sums[1] += b->n;
+    sums[2] += (double)correct[0];
+    sums[3] += (double)correct[1];
+    pipeline_release(p, b);
+  }
+  run_allreduce_host(r, sums, 4, "all-reduce of evaluation counts");
+  if (keep_b > 0) model_plan(m, keep_b, keep_h, keep_w);
+  res.n = (int64_t)sums[1];
+  if (res.n > 0) {
+    res.loss = sums[0] / sums[1];
+    res.top1 = sums[2] / sums[1];
+    res.top5 = sums[3] / sums[1];
+  }
+  return res;
+}
+
+/* ------------------------------------------------------------------ checkpoints */
+
+static CkptTensor to_ckpt(const StTensor *s) {
+  CkptTensor c;
+  memset(&c, 0, sizeof c);
+  snprintf(c.name, sizeof c.name, "%s", s->name);
+  c.ndim = s->ndim;
+  for (int d = 0; d < s->ndim; d++) c.shape[d] = s->shape[d];
+  c.dtype = s->dtype == ST_I64 ? 1 : 0;
+  c.data = s->data;
+  c.n_elems = s->n_elems;
+  return c;
+}
+
+static void save_checkpoint(Run *r, const TrainPos *pos, const Scaler *sc) {
+  if (r->dist->rank != 0) return;
+  Model *m = r->model;
+  uint64_t t0 = timer_now_ns();
+  int n_w;
+  float *f32;
+  int64_t *i64;
+  StTensor *w = weights_gather(m, &n_w, &f32, &i64);
+  float *mom = mem_alloc_or_die(m->n_param_elems * sizeof(float), "momentum copy");
+  r->be->params_to_host_f32(r->be, mom, r->opt->momentum, m->n_param_elems);
+  int n = n_w + m->n_params;
+  CkptTensor *t = mem_calloc_or_die((size_t)n, sizeof(CkptTensor), "checkpoint tensors");
+  for (int i = 0; i < n_w; i++) t[i] = to_ckpt(&w[i]);
+  for (int i = 0; i < m->n_params; i++) {
+    const ParamEntry *e = &m->param_table[i];
+    CkptTensor *c = &t[n_w + i];
+    snprintf(c->name, sizeof c->name, "optimizer.momentum.%s", e->name);
+    c->ndim = e->ndim;
+    for (int d = 0; d < e->ndim; d++) c->shape[d] = e->shape[d];
+    c->data = mom + e->offset;
+    c->n_elems = e->n_elems;
+  }
+  char *cfg_text = config_to_string(&r->cfg);
+  CkptState s = {.epoch = pos->epoch, .step_in_epoch = pos->step_in_epoch,
+                 .global_step = pos->global_step, .samples_seen = pos->samples_seen,
+                 .seed = r->cfg.train.seed, .world_size = r->dist->world,
+                 .global_batch = (int64_t)r->cfg.train.batch_size * r->dist->world,
+                 .loss_scale = sc->loss_scale, .config_text = cfg_text, .tensors = t,
+                 .n_tensors = n};
+  char path[1400], err[1024];
+  if (ckpt_write(r->ckpt_dir, &s, r->cfg.checkpoint.keep, path, sizeof path, err, sizeof err))
+    FATAL("writing a checkpoint failed: %s", err);
+  log_info("checkpoint %s written (epoch %lld, step %lld, %.1f s)", path,
+           (long long)pos->epoch + 1, (long long)pos->step_in_epoch, timer_since_ms(t0) * 1e-3);
+  mem_free(cfg_text);
+  mem_free(t);
+  mem_free(mom);
+  mem_free(w);
+  mem_free(f32);
+  mem_free(i64);
+}
+
+/* Rank 0's half of resuming: find (resume=auto) or take the named checkpoint,
+ * read it, load parameters, buffers and momentum.  state = [found, epoch,
+ * step in epoch, global step, loss scale, samples seen]. */
+static void read_checkpoint_rank0(Run *r, double state[6], char *path, size_t path_len,
+                                  char *err, size_t err_len) {
+  const char *mode = r->cfg.checkpoint.resume;
+  Model *m = r->model;
+  if (!strcmp(mode, "auto")) {
+    int rc = ckpt_find_latest(r->ckpt_dir, path, path_len, err, err_len);
+    if (rc != 0) {
+      if (rc == 1) err[0] = '\0'; /* nothing to resume: a fresh start */
+      return;
+    }
+  } else {
+    snprintf(path, path_len, "%s", mode);
+  }
+  CkptLoaded l;
+  if (ckpt_read(path, &l, err, err_len) != 0) return;
+  int64_t gb = (int64_t)r->cfg.train.batch_size * r->dist->world;
+  if (l.state.global_batch != gb) {
+    snprintf(err, err_len,
+             "checkpoint %s was written with global batch %lld (%d ranks); this run has %lld: "
+             "set train.batch_size so that batch_size x ranks = %lld to resume it",
+             path, (long long)l.state.global_batch, l.state.world_size, (long long)gb,
+             (long long)l.state.global_batch);
+    ckpt_free(&l);
+    return;
+  }
+  StTensor *st = mem_calloc_or_die((size_t)l.state.n_tensors + 1, sizeof(StTensor), "tensors");
+  float *mom = mem_calloc_or_die(m->n_param_elems, sizeof(float), "momentum");
+  int n_w = 0, n_mom = 0;
+  for (int i = 0; i < l.state.n_tensors; i++) {
+    const CkptTensor *c = &l.tensors[i];
+    if (!strncmp(c->name, "optimizer.momentum.", 19)) {
+      int pi = model_find_param(m, c->name + 19);
+      if (pi >= 0 && m->param_table[pi].n_elems == c->n_elems && c->dtype == 0) {
+        memcpy(mom + m->param_table[pi].offset, c->data, c->n_elems * sizeof(float));
+        n_mom++;
+      }
+      continue;
+    }
+    StTensor *s = &st[n_w++];
+    snprintf(s->name, sizeof s->name, "%s", c->name);
+    s->dtype = c->dtype == 1 ? ST_I64 : ST_F32;
+    s->ndim = c->ndim;
+    for (int d = 0; d < c->ndim; d++) s->shape[d] = c->shape[d];
+    s->data = c->data;
+    s->n_elems = c->n_elems;
+  }
+  if (n_mom != m->n_params)
+    snprintf(err, err_len, "checkpoint %s holds momentum for %d of the %d parameters", path,
+             n_mom, m->n_params);
+  else if (weights_load_tensors(m, st, n_w, path, err, err_len) == 0) {
+    r->be->params_from_host_f32(r->be, r->opt->momentum, mom, m->n_param_elems);
+    state[0] = 1;
+    state[1] = (double)l.state.epoch;
+    state[2] = (double)l.state.step_in_epoch;
+    state[3] = (double)l.state.global_step;
+    state[4] = l.state.loss_scale > 0 ? l.state.loss_scale : 1;
+    state[5] = (double)l.state.samples_seen;
+  }
+  mem_free(st);
+  mem_free(mom);
+  ckpt_free(&l);
+}
+
+/* Resumes per checkpoint.resume; the state read by rank 0 is broadcast.
+ * Returns 1 when resuming. */
+static int load_checkpoint(Run *r, TrainPos *pos, Scaler *sc) {
+  if (!strcmp(r->cfg.checkpoint.resume, "never")) return 0;
+  char err[2048] = "", path[1400] = "";
+  double state[6] = {0, 0, 0, 0, 1, 0};
+  Model *m = r->model;
+  if (r->dist->rank == 0) read_checkpoint_rank0(r, state, path, sizeof path, err, sizeof err);
+  run_agree(r, err);
+  if (r->comm) {
+    r->comm->broadcast(r->comm, state, 6, COMM_F64, 0, "broadcast of the resume position");
+    if (state[0]) {
+      run_broadcast_params(r, m->params, m->n_param_elems, "broadcast of resumed parameters");
+      run_broadcast_params(r, m->buffers, m->n_buffer_elems, "broadcast of resumed BN statistics");
+      run_broadcast_params(r, r->opt->momentum, m->n_param_elems, "broadcast of resumed momentum");
+      double nbt = (double)m->num_batches_tracked;
+      r->comm->broadcast(r->comm, &nbt, 1, COMM_F64, 0, "broadcast of num_batches_tracked");
+      m->num_batches_tracked = (int64_t)nbt;
+      model_params_changed(m);
+    }
+  }
+  if (!state[0]) return 0;
+  pos->epoch = (int64_t)state[1];
+  pos->step_in_epoch = (int64_t)state[2];
+  pos->global_step = (int64_t)state[3];
+  pos->samples_seen = (int64_t)state[5];
+  sc->loss_scale = state[4];
+  log_info("resuming from %s: epoch %lld, step %lld (global step %lld)",
+           r->dist->rank == 0 ? path : "rank 0's checkpoint", (long long)pos->epoch + 1,
+           (long long)pos->step_in_epoch, (long long)pos->global_step);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ loop */
+
+static int stop_requested(Run *r) {
+  return r->comm ? dist_agree_stop(r->comm, 0) : dist_stop_signal() != 0;
+}
+
+static void log_window(Run *r, Metrics *met, Window *w, const TrainPos *pos, int64_t spe,
+                       int64_t total_steps, double lr, uint64_t t_start_ns, int64_t start_step) {
+  double sums[5] = {w->loss_sum, w->n, w->c1, w->c5, w->corrupt};
+  run_allreduce_host(r, sums, 5, "all-reduce of training metrics");
+  double secs = timer_since_ms(w->t0_ns) * 1e-3;
+  double elapsed = timer_since_ms(t_start_ns) * 1e-3;
+  int64_t done = pos->global_step - start_step;
+  double per_step = done > 0 ? elapsed / (double)done : 0;
+  if (sums[1] > 0 && !isfinite(sums[0]))
+    FATAL("training diverged: the loss is not finite at global step %lld (lower optim.lr?)",
+          (long long)pos->global_step);
+  StepRecord rec = {.epoch = pos->epoch, .epochs = r->cfg.train.epochs,
+                    .step_in_epoch = pos->step_in_epoch, .steps_per_epoch = spe,
+                    .global_step = pos->global_step, .total_steps = total_steps,
+                    .loss = sums[1] > 0 ? sums[0] / sums[1] : 0,
+                    .top1 = sums[1] > 0 ? sums[2] / sums[1] : 0,
+                    .top5 = sums[1] > 0 ? sums[3] / sums[1] : 0, .lr = lr,
+                    .images_per_s = secs > 0 ? sums[1] / secs : 0,
+                    .data_wait_ms = w->steps ? w->data_ms / (double)w->steps : 0,
+                    .step_ms = w->steps ? w->step_ms / (double)w->steps : 0,
+                    .elapsed_s = elapsed,
+                    .eta_s = per_step * (double)(total_steps - pos->global_step),
+                    .corrupt = (int64_t)sums[4]};
+  metrics_step(met, &rec);
+  uint64_t now = timer_now_ns();
+  memset(w, 0, sizeof *w);
+  w->t0_ns = now;
+}
+
+int train_main(Run *r) {
+  Model *m = r->model;
+  const Config *c = &r->cfg;
+  int64_t spe = pipeline_steps_per_epoch(r->train_data);
+  int64_t global_batch = (int64_t)c->train.batch_size * r->dist->world;
+  if (spe < 1)
+    run_user_error(r, "the training set has %lld samples, fewer than one global batch of %lld "
+                      "(train.batch_size %d x %d ranks)",
+                   (long long)pipeline_num_samples(r->train_data), (long long)global_batch,
+                   c->train.batch_size, r->dist->world);
+  int64_t total_steps = (int64_t)c->train.epochs * spe;
+  if (c->train.max_steps > 0 && c->train.max_steps < total_steps) total_steps = c->train.max_steps;
+  LrPlan plan = lr_plan(c, spe, global_batch, total_steps);
+  TrainPos pos = {0, 0, 0, 0};
+  Scaler sc = {c->train.precision == PREC_FP16 ? c->train.loss_scale : 1.0, 0};
+  load_checkpoint(r, &pos, &sc);
+  model_plan(m, c->train.batch_size, r->train_h, r->train_w);
+  Metrics *met = metrics_open(r->run_dir, r->dist->rank == 0, c->log.progress);
+  dist_catch_stop_signals(r->dist);
+  log_info("training %s on %d rank%s (%s backend): %lld steps/epoch, global batch %lld, "
+           "%lld steps in total",
+           config_arch_name(c->model.arch), r->dist->world, r->dist->world > 1 ? "s" : "",
+           r->be->name, (long long)spe, (long long)global_batch, (long long)total_steps);
+  uint64_t t_start = timer_now_ns(), t_ckpt = t_start;
+  int64_t start_step = pos.global_step;
+  int stopped = 0;
+  double lr = lr_at(c, &plan, pos.global_step);
+  while (!stopped && pos.global_step < total_steps && pos.epoch < c->train.epochs) {
+    uint64_t t_epoch = timer_now_ns();
+    Window w = {.t0_ns = t_epoch}, ep = {.t0_ns = t_epoch};
+    pipeline_start_epoch(r->train_data, pos.epoch, pos.step_in_epoch);
+    const Batch *b;
+    while (pos.global_step < total_steps && (b = pipeline_next(r->train_data)) != NULL) {
+      lr = lr_at(c, &plan, pos.global_step);
+      Window before = w;
+      train_step(r, b, lr, &sc, &w);
+      ep.loss_sum += w.loss_sum - before.loss_sum;
+      ep.n += w.n - before.n;
+      ep.c1 += w.c1 - before.c1;
+      ep.corrupt += w.corrupt - before.corrupt;
+      pipeline_release(r->train_data, b);
+      pos.step_in_epoch++;
+      pos.global_step++;
+      pos.samples_seen += global_batch;
+      if (pos.global_step % c->log.every_steps == 0 || pos.step_in_epoch == spe)
+        log_window(r, met, &w, &pos, spe, total_steps, lr, t_start, start_step);
+      if (stop_requested(r)) {
+        stopped = 1;
+        break;
+      }
+      if (c->checkpoint.every_minutes > 0 && r->dist->rank == 0 &&
+          timer_since_ms(t_ckpt) > c->checkpoint.every_minutes * 60e3 && pos.step_in_epoch < spe) {
+        save_checkpoint(r, &pos, &sc);
+        t_ckpt = timer_now_ns();
+      }
+    }
+    if (stopped) break;
+    if (pos.step_in_epoch < spe) break; /* max_steps reached mid-epoch */
+    double ep_sums[4] = {ep.loss_sum, ep.n, ep.c1, ep.corrupt};
+    run_allreduce_host(r, ep_sums, 4, "all-reduce of epoch metrics");
+    int last = pos.epoch + 1 == c->train.epochs || pos.global_step >= total_steps;
+    int due = c->train.eval_every_epochs > 0 && (pos.epoch + 1) % c->train.eval_every_epochs == 0;
+    EpochRecord er = {.epoch = pos.epoch, .lr = lr, .epoch_s = timer_since_ms(t_epoch) * 1e-3,
+                      .train_loss = ep_sums[1] > 0 ? ep_sums[0] / ep_sums[1] : 0,
+                      .train_top1 = ep_sums[1] > 0 ? ep_sums[2] / ep_sums[1] : 0,
+                      .corrupt = (int64_t)ep_sums[3]};
+    er.images_per_s = er.epoch_s > 0 ? ep_sums[1] / er.epoch_s : 0;
+    if (r->val_data && (due || last)) {
+      EvalResult ev = train_evaluate(r);
+      er.has_val = 1;
+      er.val_loss = ev.loss;
+      er.val_top1 = ev.top1;
+      er.val_top5 = ev.top5;
+      er.val_samples = ev.n;
+    }
+    metrics_epoch(met, &er);
+    pos.epoch++;
+    pos.step_in_epoch = 0;
+    int ck = c->checkpoint.every_epochs > 0 && (pos.epoch % c->checkpoint.every_epochs == 0 || last);
+    if (ck) {
+      save_checkpoint(r, &pos, &sc);
+      t_ckpt = timer_now_ns();
+    }
+  }
+  if (stopped) {
+    log_info("stop requested (signal %d): checkpointing at epoch %lld step %lld and exiting",
+             dist_stop_signal(), (long long)pos.epoch + 1, (long long)pos.step_in_epoch);
+    save_checkpoint(r, &pos, &sc);
+    if (r->comm) r->comm->barrier(r->comm, "barrier after the preemption checkpoint");
+    metrics_close(met);
+    return RD_EXIT_PREEMPTED;
+  }
+  if (pos.step_in_epoch > 0 && r->val_data) { /* stopped by max_steps mid-epoch */
+    EvalResult ev = train_evaluate(r);
+    log_info("final evaluation: val loss %.4f top1 %.2f%% top5 %.2f%% (%lld images)", ev.loss,
+             100 * ev.top1, 100 * ev.top5, (long long)ev.n);
+  }
+  if (pos.step_in_epoch > 0 && (c->checkpoint.every_epochs > 0 || c->checkpoint.every_minutes > 0))
+    save_checkpoint(r, &pos, &sc);
+  if (r->dist->rank == 0) {
+    char path[CFG_STR_MAX + 32], err[1024];
+    snprintf(path, sizeof path, "%s/final.safetensors", r->run_dir);
+    if (weights_export(m, path, err, sizeof err) != 0) FATAL("%s", err);
+    log_info("done: %lld steps in %.1f s; parameters in %s", (long long)pos.global_step,
+             timer_since_ms(t_start) * 1e-3, path);
+  }
+  metrics_close(met);
+  return RD_EXIT_OK;
+}
+
+int eval_main(Run *r) {
+  if (!r->val_data)
+    run_user_error(r, "--mode eval needs validation data: set data.val (or data.source=synthetic "
+                      "with data.synthetic_val > 0)");
+  EvalResult ev = train_evaluate(r);
+  log_info("eval: loss %.4f top1 %.2f%% top5 %.2f%% over %lld images", ev.loss, 100 * ev.top1,
+           100 * ev.top5, (long long)ev.n);
+  return RD_EXIT_OK;
+}
