@@ -457,6 +457,10 @@ static int set_value(Config *cfg, const KeyDef *k, const char *raw, char *why, s
 
 /* Shortest decimal text that reads back as exactly v. */
 static void format_double(double v, char *out, size_t out_len) {
+  if (v == floor(v) && fabs(v) < 1e15) { /* integers as integers: 32000, not 3.2e+04 */
+    snprintf(out, out_len, "%.0f", v);
+    return;
+  }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(out, out_len, "%.*g", prec, v);
     if (strtod(out, NULL) == v) return;

@@ -8,6 +8,7 @@
 #include "train/run.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "model/weights.h"
+#include "dist/config_check.h"
 #include "train/checkpoint.h"
 #ifdef RD_HAVE_CUDA
 #include "backend/cuda/backend_cuda.h"
@@ -73,35 +75,20 @@ static int make_dirs(const char *path) {
 static void default_run_dir(const CliOptions *cli, char *out, size_t n) {
   const char *base = strrchr(cli->config_path, '/');
   base = base ? base + 1 : cli->config_path;
-  char stem[256];
-  snprintf(stem, sizeof stem, "%s", base[0] ? base : "default");
+  char stem[128];
+  snprintf(stem, sizeof stem, "%.120s", base[0] ? base : "default");
   char *dot = strrchr(stem, '.');
   if (dot && dot != stem) *dot = '\0';
   snprintf(out, n, "runs/%s", stem);
 }
 
-/* Every rank must run with the same configuration: compare hashes, and name
- * the first differing key when they differ. */
+/* Every rank must run with the same configuration (dist/config_check.h:
+ * the first differing key is named, exit 2). */
 static void check_same_config(Run *r) {
   if (!r->comm) return;
-  char *mine = config_to_string(&r->cfg);
-  int64_t h = (int64_t)config_hash(&r->cfg), h0 = h;
-  r->comm->broadcast(r->comm, &h0, 1, COMM_I64, 0, "broadcast of the config hash");
-  int64_t len = (int64_t)strlen(mine) + 1;
-  r->comm->broadcast(r->comm, &len, 1, COMM_I64, 0, "broadcast of the config length");
-  char *theirs = mem_alloc_or_die((size_t)len, "rank 0 config");
-  if (r->dist->rank == 0) memcpy(theirs, mine, (size_t)len);
-  r->comm->broadcast(r->comm, theirs, (size_t)len, COMM_U8, 0, "broadcast of the config text");
-  char err[512] = "";
-  char key[128];
-  if (h != h0 && config_first_difference(theirs, mine, key, sizeof key))
-    snprintf(err, sizeof err,
-             "rank %d runs a different configuration than rank 0: '%s' differs (every rank must "
-             "get the same --config and --set arguments)",
-             r->dist->rank, key);
-  mem_free(theirs);
-  mem_free(mine);
-  run_agree(r, err);
+  char *text = config_to_string(&r->cfg);
+  dist_check_same_config(r->comm, text);
+  mem_free(text);
 }
 
 static void setup_run_dir(Run *r, int needs) {
@@ -127,6 +114,22 @@ static void setup_run_dir(Run *r, int needs) {
   run_agree(r, err);
 }
 
+/* CPU threads per rank when train.threads = 0: OMP_NUM_THREADS if set (the
+ * launcher's choice), else the cores this process may run on (its affinity
+ * mask, which mpirun --bind-to / srun --cpus-per-task set) shared by the ranks
+ * of this host when they are not bound apart. */
+static int default_threads(const Run *r) {
+  const char *env = getenv("OMP_NUM_THREADS");
+  if (env && atoi(env) > 0) return atoi(env);
+  cpu_set_t set;
+  int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
+  int online = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  int local = r->dist->local_world > 0 ? r->dist->local_world : 1;
+  int t = cores < online ? cores : cores / local; /* bound: the mask is ours alone */
+  return t > 0 ? t : 1;
+}
+
 static void setup_backend(Run *r) {
   int want_cuda = r->cli.device == DEVICE_CUDA;
 #ifdef RD_HAVE_CUDA
@@ -146,11 +149,7 @@ static void setup_backend(Run *r) {
                       "-DRESNET_CUDA=ON where nvcc, cuDNN and NCCL are installed)");
 #endif
   int threads = r->cfg.train.threads;
-  if (threads == 0) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = (int)(cores / (r->dist->local_world > 0 ? r->dist->local_world : 1));
-    if (threads < 1) threads = 1;
-  }
+  if (threads == 0) threads = default_threads(r);
   if (r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
     log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
              config_precision_name(r->cfg.train.precision));
@@ -183,10 +182,6 @@ static int has_val_split(const Config *c) {
 static void check_image(Run *r, const ModelSpec *spec, int h, int w) {
   char err[512] = "";
   if (model_check_image_size(spec, h, w, err, sizeof err) != 0) run_agree(r, err);
-}
-
-static void hook_grads_ready(void *ctx, size_t offset, size_t n_elems) {
-  grad_sync_ready(ctx, offset, n_elems);
 }
 
 static void setup_model(Run *r) {
@@ -234,7 +229,10 @@ static void setup_sync(Run *r, int needs) {
   Comm *grad_comm = r->comm;
 #ifdef RD_HAVE_CUDA
   int nccl = r->be->kind == BACKEND_CUDA && r->cfg.dist.backend != COMM_MPI;
-  if (nccl) grad_comm = comm_nccl_create(r->dist, r->dist->local_rank, 0);
+  if (nccl) {
+    grad_comm = comm_nccl_create(r->dist, r->dist->local_rank, 0);
+    comm_nccl_set_compute_stream(grad_comm, backend_cuda_stream(r->be));
+  }
 #endif
   r->grad_comm = grad_comm;
   if (r->cfg.dist.sync_bn) {
@@ -290,7 +288,7 @@ void run_setup(Run *r, const Config *cfg, const CliOptions *cli, Dist *dist, int
   setup_sync(r, needs);
   r->hooks.bn_allreduce = r->sync_bn ? sync_bn_allreduce : NULL;
   r->hooks.bn_ctx = r->sync_bn;
-  r->hooks.grads_ready = r->grad_sync ? hook_grads_ready : NULL;
+  r->hooks.grads_ready = r->grad_sync ? grad_sync_ready_hook : NULL;
   r->hooks.grad_ctx = r->grad_sync;
 }
 

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timer.h"
+#include "dist/eval_sum.h"
 #include "model/weights.h"
 #include "optim/lr_schedule.h"
 #include "train/checkpoint.h"
@@ -89,7 +90,7 @@ EvalResult train_evaluate(Run *r) {
   if (!p) return res;
   int keep_b = m->batch, keep_h = m->image_h, keep_w = m->image_w;
   model_plan(m, r->cfg.train.batch_size, pipeline_image_h(p), pipeline_image_w(p));
-  double sums[4] = {0, 0, 0, 0}; /* loss, n, top1, top5 */
+  EvalTotals tot = {0};
   pipeline_start_epoch(p, 0, 0);
   const Batch *b;
   while ((b = pipeline_next(p)) != NULL) {
@@ -98,20 +99,19 @@ EvalResult train_evaluate(Run *r) {
     double loss_sum = 0;
     int64_t correct[2] = {0, 0};
     model_loss(m, b->n, r->cfg.train.label_smoothing, 1.0, 0, &loss_sum, correct);
-    sums[0] += loss_sum;
-    sums[1] += b->n;
-    sums[2] += (double)correct[0];
-    sums[3] += (double)correct[1];
+    tot.loss_sum += loss_sum;
+    tot.n_samples += b->n;
+    tot.top1 += correct[0];
+    tot.top5 += correct[1];
+    tot.n_corrupt += b->n_corrupt;
     pipeline_release(p, b);
   }
-  run_allreduce_host(r, sums, 4, "all-reduce of evaluation counts");
+  if (r->comm) eval_totals_allreduce(r->comm, &tot);
   if (keep_b > 0) model_plan(m, keep_b, keep_h, keep_w);
-  res.n = (int64_t)sums[1];
-  if (res.n > 0) {
-    res.loss = sums[0] / sums[1];
-    res.top1 = sums[2] / sums[1];
-    res.top5 = sums[3] / sums[1];
-  }
+  res.n = tot.n_samples;
+  res.loss = eval_mean_loss(&tot);
+  res.top1 = eval_top1(&tot);
+  res.top5 = eval_top5(&tot);
   return res;
 }
 
@@ -161,7 +161,7 @@ static void save_checkpoint(Run *r, const TrainPos *pos, const Scaler *sc) {
   char path[1400], err[1024];
   if (ckpt_write(r->ckpt_dir, &s, r->cfg.checkpoint.keep, path, sizeof path, err, sizeof err))
     FATAL("writing a checkpoint failed: %s", err);
-  log_info("checkpoint %s written (epoch %lld, step %lld, %.1f s)", path,
+  log_info("checkpoint %s written (resumes at epoch %lld, step %lld; %.1f s)", path,
            (long long)pos->epoch + 1, (long long)pos->step_in_epoch, timer_since_ms(t0) * 1e-3);
   mem_free(cfg_text);
   mem_free(t);

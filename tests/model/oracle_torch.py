@@ -13,7 +13,10 @@ Tolerances (fp32, both sides reduce in different orders):
   after 3 SGD steps      params: max |ours - torch| <= 1e-4 * (1 + max |torch|)
                          BN running stats: same; num_batches_tracked exact
 
-usage: oracle_torch.py ORACLE_DUMP_BINARY
+Also: `resnet_dist --mode predict --init-from init.safetensors --input x.npy`
+gives the logits of torchvision's model in eval mode (relative error <= 1e-4).
+
+usage: oracle_torch.py ORACLE_DUMP_BINARY [RESNET_DIST_BINARY]
 """
 import json
 import os
@@ -35,6 +38,7 @@ from cifar_resnet import CifarResNet  # noqa: E402
 
 torch.set_num_threads(2)
 DUMP = sys.argv[1]
+RESNET_DIST = sys.argv[2] if len(sys.argv) > 2 else None
 failures = 0
 
 
@@ -84,12 +88,28 @@ def run_case(arch, classes, shortcut, n, h, lr, momentum, wd, nesterov, smoothin
         after = read_safetensors(os.path.join(d, "after3.safetensors"))
         logits = np.load(os.path.join(d, "logits.npy"))
         loss = float(open(os.path.join(d, "loss.txt")).read())
+        predicted = None
+        if RESNET_DIST:
+            subprocess.run([RESNET_DIST, "--device", "cpu", "--mode", "predict",
+                            "--set", "model.arch=" + arch, "--set", "model.num_classes=%d" % classes,
+                            "--set", "model.shortcut=" + shortcut,
+                            "--init-from", os.path.join(d, "init.safetensors"),
+                            "--input", os.path.join(d, "x.npy"),
+                            "--output", os.path.join(d, "pred.npy")],
+                           check=True, stdout=subprocess.DEVNULL)
+            predicted = np.load(os.path.join(d, "pred.npy"))
     if arch in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110"):
         model = CifarResNet(int(arch[6:]), classes, shortcut)
     else:
         model = getattr(torchvision.models, arch)(num_classes=classes)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init.items()}, strict=True)
     check(True, "load_state_dict(strict=True) accepts our %d tensors" % len(init))
+    if predicted is not None:
+        model.eval()
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x)).numpy()
+        e = rel(predicted, ref)
+        check(e <= 1e-4, "--mode predict logits (eval-mode BN): relative error %.2e" % e)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd,
                           nesterov=bool(nesterov))
