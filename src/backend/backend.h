@@ -179,7 +179,9 @@ struct Backend {
    * host_loss_sum = sum of per-sample losses; host_correct[0], [1] = top-1 and
    * top-5 hits (a sample is a hit when fewer than k classes score strictly
    * higher than its label).  If dlogits: dlogits (N,K) act =
-   * grad_scale (p - ((1-eps) onehot + eps/K)).  labels device int32 (N). */
+   * grad_scale (p - ((1-eps) onehot + eps/K)).  labels device int32 (N).
+   * host_loss_sum and host_correct may both be NULL: then nothing is read
+   * back and a device backend does not wait for the GPU. */
   void (*xent)(Backend *be, int n, int k, const void *logits, const int32_t *labels,
                double eps, double grad_scale, void *dlogits, double *host_loss_sum,
                int64_t host_correct[2]);

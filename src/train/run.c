@@ -138,7 +138,8 @@ static void setup_backend(Run *r) {
   if (want_cuda && n_gpus == 0)
     run_user_error(r, "--device cuda: no usable GPU on %s (use --device cpu)", log_host());
   if (want_cuda) {
-    CudaBackendOptions o = {.device = r->dist->local_rank % n_gpus,
+    r->gpu = dist_local_device(r->dist, n_gpus);
+    CudaBackendOptions o = {.device = r->gpu,
                             .precision = r->cfg.train.precision};
     r->be = backend_cuda_create(&o);
     return;
@@ -230,7 +231,7 @@ static void setup_sync(Run *r, int needs) {
 #ifdef RD_HAVE_CUDA
   int nccl = r->be->kind == BACKEND_CUDA && r->cfg.dist.backend != COMM_MPI;
   if (nccl) {
-    grad_comm = comm_nccl_create(r->dist, r->dist->local_rank, 0);
+    grad_comm = comm_nccl_create(r->dist, r->gpu, 0);
     comm_nccl_set_compute_stream(grad_comm, backend_cuda_stream(r->be));
   }
 #endif

@@ -42,6 +42,7 @@ typedef struct {
   char ckpt_dir[CFG_STR_MAX + 32];
   float mean[3], std[3];
   int train_h, train_w;  /* training image side */
+  int gpu;               /* CUDA device of this rank (CUDA backend only) */
 } Run;
 
 typedef enum {

@@ -1,0 +1,58 @@
+#!/bin/bash
+# test_cuda_train.sh - end-to-end training on the GPU (issue 6, "done when").
+#
+# 1. CIFAR ResNet-20 on the synthetic set (1024 images of 10 learnable
+#    classes, 4 epochs, batch 32) reaches the CPU's validation accuracy:
+#    final val top-1 of --device cuda (fp32-strict, fp32, bf16, fp16) is at
+#    least the CPU's minus 5 points (256 validation images: one image is 0.4
+#    points; synthetic classes are learnt to near 100% on both).
+# 2. Two ranks sharing the one GPU (dist.backend=mpi, host-staged gradients
+#    and sync BN) train like one rank with the doubled batch: fp32-strict,
+#    20 steps, per-step loss within 1e-3 relative and final parameters within
+#    1e-3 (max|a-b| / (1 + max|b|) per tensor).  Not bitwise: the two runs
+#    see different conv shapes, so cuDNN may pick different algorithms.
+# Skips (77) without a GPU.
+#   test_cuda_train.sh COUNT_EXE   (RD_BUILD from CTest)
+set -u
+n=$("$1" 2>/dev/null || echo 0)
+if [ "$n" = 0 ]; then echo "skipped: no GPU (backend_cuda_device_count() = 0)"; exit 77; fi
+source "${RD_SOURCE:?}/tests/train/common.sh"
+
+CIFAR=(--set model.arch=resnet20 --set model.num_classes=10 --set data.source=synthetic
+       --set data.image_size=32 --set data.val_resize=32 --set data.val_crop=32
+       --set data.synthetic_train=1024 --set data.synthetic_val=256 --set data.workers=2
+       --set data.prefetch=2 --set optim.lr=0.05 --set optim.schedule=cosine
+       --set train.batch_size=32 --set train.epochs=4 --set train.eval_every_epochs=4
+       --set checkpoint.every_epochs=0 --set log.every_steps=8 --set log.progress=lines)
+
+# val_top1 of the last epoch record of DIR/metrics.jsonl
+val_top1() {
+  sed -n 's/.*"type":"epoch".*"val_top1":\([-0-9.e+]*\).*/\1/p' "$1/metrics.jsonl" | tail -1
+}
+
+"$BIN" "${CIFAR[@]}" --device cpu --set log.dir="$WORK/cpu" >"$WORK/cpu.log" 2>&1
+check "cpu run (exit $?)" '[ -n "$(val_top1 "$WORK/cpu")" ]' || tail -5 "$WORK/cpu.log"
+cpu_acc=$(val_top1 "$WORK/cpu")
+echo "  cpu val top-1 ${cpu_acc:-none}"
+for prec in fp32-strict fp32 bf16 fp16; do
+  "$BIN" "${CIFAR[@]}" --device cuda --set train.precision=$prec --set log.dir="$WORK/$prec" \
+    >"$WORK/$prec.log" 2>&1
+  acc=$(val_top1 "$WORK/$prec")
+  echo "  cuda $prec val top-1 ${acc:-none}"
+  check "cuda $prec reaches the cpu accuracy (-0.05)" \
+    "awk -v a='${acc:-nan}' -v c='${cpu_acc:-nan}' 'BEGIN { exit !(a + 0 >= c - 0.05) }'" ||
+    tail -5 "$WORK/$prec.log"
+done
+
+EQ=("${CIFAR[@]}" --device cuda --set train.precision=fp32-strict --set train.max_steps=20
+    --set train.epochs=1 --set data.synthetic_val=0 --set dist.backend=mpi)
+run 1 "${EQ[@]}" --set train.batch_size=16 --set log.dir="$WORK/np1" >"$WORK/np1.log" 2>&1
+check "np=1 on the GPU trains (exit $?)" '[ -s "$WORK/np1/final.safetensors" ]' ||
+  tail -5 "$WORK/np1.log"
+run 2 "${EQ[@]}" --set train.batch_size=8 --set log.dir="$WORK/np2" >"$WORK/np2.log" 2>&1
+check "np=2 sharing the GPU trains (exit $?)" '[ -s "$WORK/np2/final.safetensors" ]' ||
+  tail -5 "$WORK/np2.log"
+check "np=2 losses equal np=1 (20 steps, 1e-3)" 'same_losses "$WORK/np2" "$WORK/np1" 1e-3'
+check "np=2 final parameters equal np=1 (1e-3)" \
+  '"$STCMP" "$WORK/np2/final.safetensors" "$WORK/np1/final.safetensors" 1e-3'
+exit $FAIL
