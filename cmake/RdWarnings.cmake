@@ -8,7 +8,9 @@ if(RESNET_SANITIZE)
   if("undefined" IN_LIST _rd_san_list)
     list(APPEND RD_SAN_FLAGS -fno-sanitize-recover=undefined)
   endif()
-  add_compile_options($<$<COMPILE_LANGUAGE:C>:${RD_SAN_FLAGS}>)
+  foreach(_rd_flag IN LISTS RD_SAN_FLAGS) # one generator expression per flag
+    add_compile_options($<$<COMPILE_LANGUAGE:C>:${_rd_flag}>)
+  endforeach()
   add_link_options(${RD_SAN_FLAGS})
 endif()
 

@@ -48,5 +48,19 @@ struct Comm {
 Comm *comm_mpi_create(Dist *d, int group_size);
 
 size_t comm_dtype_bytes(CommDtype dt);
+const char *comm_dtype_name(CommDtype dt);
+
+/* 1 when local_flag is non-zero on any member (all-reduce MAX of an int).
+ * Host communicators only (comm_mpi). */
+int comm_any(Comm *c, int local_flag, const char *what);
+
+/* Step-boundary agreement for preemption: 1 on every rank when any rank caught
+ * a stop signal (dist_catch_stop_signals) or passes local_flag != 0, so all
+ * ranks stop after the same step.  Host communicator over all ranks. */
+int dist_agree_stop(Comm *c, int local_flag);
+
+/* bf16 / fp16 <-> fp32 (round to nearest even; NaN stays NaN), host memory. */
+void comm_half_to_f32(CommDtype dt, const uint16_t *src, float *dst, size_t n_elems);
+void comm_f32_to_half(CommDtype dt, const float *src, uint16_t *dst, size_t n_elems);
 
 #endif

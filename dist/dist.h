@@ -36,4 +36,23 @@ void dist_finalize(Dist *d);
 /* Prints why (rank-prefixed) and brings every rank down with exit code. */
 noreturn void dist_abort(Dist *d, int code, const char *why);
 
+/* GPU index for this rank: local_rank % n_devices (a warning when ranks of
+ * this host must share GPUs); -1 when n_devices < 1. */
+int dist_local_device(const Dist *d, int n_devices);
+
+/* Runs fn(ctx) when the job is brought down (before MPI_Abort), e.g.
+ * ncclCommAbort.  Process-wide: the abort hook of core/ has no context. */
+void dist_on_abort(void (*fn)(void *ctx), void *ctx);
+void dist_remove_on_abort(void (*fn)(void *ctx), void *ctx);
+
+/* Preemption.  dist_init installs handlers for SIGTERM, SIGINT and SIGUSR1
+ * that print what the rank was waiting in and then end the process (the
+ * default action).  After dist_catch_stop_signals they only record the
+ * signal; the training loop then calls dist_agree_stop (comm.h) at every step
+ * boundary, so all ranks stop after the same step.  A rank whose peer is gone
+ * still ends after dist.timeout_s in its next collective. */
+void dist_catch_stop_signals(Dist *d);
+/* The first stop signal caught (SIGTERM, ...), or 0. */
+int dist_stop_signal(void);
+
 #endif

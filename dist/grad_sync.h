@@ -22,7 +22,13 @@ typedef struct GradSync GradSync;
 GradSync *grad_sync_create(Comm *comm, Backend *be, void *grads, size_t n_elems,
                            const size_t *param_offsets, int n_params, double bucket_mb);
 void grad_sync_begin(GradSync *gs);
+/* Every parameter that starts in [offset, offset + n_elems) has its final
+ * gradient (offset must be a parameter's start; each parameter once per
+ * step; parameters never reported are treated as final by grad_sync_finish).
+ * Launches the buckets that became complete and lets earlier ones progress. */
 void grad_sync_ready(GradSync *gs, size_t offset, size_t n_elems);
+/* The same with a void * context, for ModelHooks.grads_ready (ctx = GradSync). */
+void grad_sync_ready_hook(void *ctx, size_t offset, size_t n_elems);
 void grad_sync_finish(GradSync *gs);
 int grad_sync_num_buckets(const GradSync *gs);
 /* Milliseconds the last step spent waiting in grad_sync_finish (exposed comm). */
