@@ -49,6 +49,8 @@ typedef struct {
   int64_t step;       /* index of this batch within the epoch, from 0 */
   int n_corrupt;      /* samples in this batch that were corrupt and replaced */
   double wait_ms;     /* time pipeline_next blocked waiting for this batch */
+  uint64_t decode_t0_ns, decode_t1_ns; /* read + decode of this batch (timer_now_ns),
+                                          for the timeline (log.trace) */
 } Batch;
 
 typedef struct Pipeline Pipeline;

@@ -3,7 +3,10 @@
  * Launchers, in the order they are recognised (the first match wins, so
  * mpirun inside a Slurm allocation is "mpirun"):
  *   mpirun (Open MPI)  OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE
- *   srun (Slurm)       SLURM_PROCID with SLURM_NTASKS (SLURM_STEP_NUM_TASKS preferred)
+ *   srun (Slurm)       SLURM_PROCID with SLURM_NTASKS (SLURM_STEP_NUM_TASKS preferred),
+ *                      only inside a job step (SLURM_STEP_ID): an sbatch batch
+ *                      shell has SLURM_PROCID=0 and SLURM_NTASKS=N too, but a
+ *                      program it runs directly is one process, not rank 0 of N
  *   PMIx               PMIX_RANK
  *   PMI                PMI_RANK / PMI_SIZE
  * With none of them the process is rank 0 of 1 and MPI is never initialised.
@@ -61,7 +64,8 @@ static int env_is_set(const char *name) {
 
 static const char *detect_launcher(void) {
   if (env_is_set("OMPI_COMM_WORLD_RANK")) return "mpirun";
-  if (env_is_set("SLURM_PROCID") && env_is_set("SLURM_NTASKS")) return "srun";
+  if (env_is_set("SLURM_PROCID") && env_is_set("SLURM_NTASKS") && env_is_set("SLURM_STEP_ID"))
+    return "srun";
   if (env_is_set("PMIX_RANK")) return "pmix";
   if (env_is_set("PMI_RANK")) return "pmi";
   return "none";

@@ -6,7 +6,7 @@
 
 static const char *const MODE_NAMES[] = {"train", "eval", "predict", "export",
                                          "summary", "bench", "plot", NULL};
-static const char *const DEVICE_NAMES[] = {"auto", "cpu", "cuda", NULL};
+static const char *const DEVICE_NAMES[] = {"auto", "cpu", "cuda", "cpu64", NULL};
 
 /* Flags that take a value, and those that do not. */
 static const char *const VALUE_FLAGS[] = {"--config", "--set", "--device", "--mode",
@@ -122,7 +122,7 @@ int cli_parse(int argc, char **argv, CliOptions *cli, Config *cfg, char *err, si
       cli->mode = m;
     } else if (!strcmp(flag, "--device")) {
       int d = in_list(value, DEVICE_NAMES);
-      if (d < 0) return fail(err, err_len, "--device %s: expected cpu, cuda or auto", value);
+      if (d < 0) return fail(err, err_len, "--device %s: expected cpu, cuda, auto or cpu64", value);
       cli->device = d;
     } else if (!strcmp(flag, "--init-from")) {
       if (copy_value(cli->init_from, flag, value, err, err_len)) return -1;
@@ -156,9 +156,10 @@ void cli_print_usage(FILE *out) {
       "\n"
       "options:\n"
       "  --config FILE          INI file with [model] [data] [train] [optim] [dist]\n"
-      "                         [checkpoint] [log] sections (keys below)\n"
+      "                         [checkpoint] [log] [bench] sections (keys below)\n"
       "  --set S.K=V            override one key, e.g. --set train.batch_size=64 (repeatable)\n"
-      "  --device D             cpu, cuda or auto (default: cuda when a GPU is usable)\n"
+      "  --device D             cpu, cuda or auto (default: cuda when a GPU is usable);\n"
+      "                         cpu64: the CPU backend in double precision (verification)\n"
       "  --mode M               train (default), eval, predict, export, summary, bench\n"
       "  --init-from FILE       start from parameters in a .safetensors file\n"
       "  --input X              predict: a float32 .npy batch (N,3,H,W), JPEG file or folder\n"

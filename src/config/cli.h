@@ -18,7 +18,7 @@
 
 typedef enum { MODE_TRAIN, MODE_EVAL, MODE_PREDICT, MODE_EXPORT, MODE_SUMMARY, MODE_BENCH,
                MODE_PLOT } ModeId;
-typedef enum { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA } DeviceId;
+typedef enum { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA, DEVICE_CPU64 } DeviceId;
 
 typedef struct {
   char config_path[CFG_STR_MAX]; /* "" when no --config */

@@ -202,12 +202,20 @@ static const KeyDef KEYS[] = {
    "log verbosity"},
   {"log", "progress", T_ENUM, OFF(log.progress), "auto", 0, 0, 0, 0, PROGRESS_NAMES,
    "bar (one updating line), lines (log lines), auto (bar on a terminal)"},
+  /* [bench] */
+  {"bench", "warmup_steps", T_INT, OFF(bench.warmup_steps), "5", 0, 1000000, 0, 0, NULL,
+   "--mode bench: untimed steps first"},
+  {"bench", "steps", T_INT, OFF(bench.steps), "20", 1, 1000000, 0, 0, NULL,
+   "--mode bench: timed steps"},
+  {"bench", "pipeline", T_BOOL, OFF(bench.pipeline), "false", 0, 0, 0, 0, NULL,
+   "--mode bench: feed batches from the real input pipeline (false: one synthetic batch "
+   "kept on the device)"},
 };
 /* clang-format on */
 
 enum { N_KEYS = (int)(sizeof KEYS / sizeof KEYS[0]) };
-static const char *const SECTIONS[] = {"model", "data",       "train", "optim",
-                                       "dist",  "checkpoint", "log",   NULL};
+static const char *const SECTIONS[] = {"model", "data",       "train", "optim", "dist",
+                                       "checkpoint", "log", "bench", NULL};
 
 /* ------------------------------------------------------------------ helpers */
 

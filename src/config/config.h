@@ -1,7 +1,7 @@
 /* config.h - the run's configuration: one typed struct, one table of keys.
  *
  * Every key of the INI interface (sections [model] [data] [train] [optim]
- * [dist] [checkpoint] [log]) is a row of the table in config.c: type, default,
+ * [dist] [checkpoint] [log] [bench]) is a row of the table in config.c: type, default,
  * accepted range or values, one-line description.  The same table drives
  * parsing (inih), --set overrides, validation, --help and --print-config, so
  * they cannot drift apart.  Errors are returned as one line naming the file,
@@ -126,6 +126,11 @@ typedef struct {
     int level;              /* LevelId */
     int progress;           /* ProgressId */
   } log;
+  struct {
+    int warmup_steps;       /* --mode bench */
+    int steps;
+    int pipeline;           /* 1: real input pipeline; 0: one batch kept on the device */
+  } bench;
 } Config;
 
 /* Fills every key with its default. */

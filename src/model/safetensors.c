@@ -26,8 +26,10 @@ static int fail(char *err, size_t err_len, const char *fmt, ...) {
   return -1;
 }
 
-static size_t dtype_bytes(StDtype d) { return d == ST_I64 ? 8 : 4; }
-static const char *dtype_name(StDtype d) { return d == ST_I64 ? "I64" : "F32"; }
+static size_t dtype_bytes(StDtype d) { return d == ST_F32 ? 4 : 8; }
+static const char *dtype_name(StDtype d) {
+  return d == ST_I64 ? "I64" : d == ST_F64 ? "F64" : "F32";
+}
 
 /* ------------------------------------------------------------------ write */
 
@@ -188,7 +190,8 @@ static int parse_tensor(Json *j, StTensor *t, int64_t range[2]) {
       if (parse_string(j, d, sizeof d)) return -1;
       if (!strcmp(d, "F32")) t->dtype = ST_F32;
       else if (!strcmp(d, "I64")) t->dtype = ST_I64;
-      else return fail(j->err, j->err_len, "tensor %s has dtype %s; only F32 and I64 are supported", t->name, d);
+      else if (!strcmp(d, "F64")) t->dtype = ST_F64;
+      else return fail(j->err, j->err_len, "tensor %s has dtype %s; only F32, F64 and I64 are supported", t->name, d);
       have_dtype = 1;
     } else if (!strcmp(key, "shape")) {
       if (parse_int_array(j, t->shape, 4, &t->ndim)) return -1;

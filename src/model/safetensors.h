@@ -1,7 +1,8 @@
 /* safetensors.h - read and write the safetensors format (huggingface/
  * safetensors: 8-byte little-endian header length, JSON header of
  * {name: {dtype, shape, data_offsets}}, then the raw little-endian data).
- * Our files hold F32 tensors (and I64 scalars for BN num_batches_tracked),
+ * Our files hold F32 tensors (and I64 scalars for BN num_batches_tracked;
+ * F64 for double-precision test dumps),
  * named as torchvision's state_dict, so
  *   torchvision.models.resnet50().load_state_dict(safetensors.torch.load_file(f))
  * accepts them.  Writes are atomic (temporary file, fsync, rename). */
@@ -11,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ST_F32, ST_I64 } StDtype;
+typedef enum { ST_F32, ST_I64, ST_F64 } StDtype;
 
 typedef struct {
   char name[128];

@@ -151,6 +151,10 @@ static void setup_backend(Run *r) {
 #endif
   int threads = r->cfg.train.threads;
   if (threads == 0) threads = default_threads(r);
+  if (r->cli.device == DEVICE_CPU64) {
+    r->be = backend_cpu64_create(threads);
+    return;
+  }
   if (r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
     log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
              config_precision_name(r->cfg.train.precision));

@@ -6,7 +6,9 @@ BIN=${RD_BUILD:?}/src/resnet_dist
 STCMP=${RD_BUILD}/tests/train/st_compare
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader,tcp -x OMPI_MCA_btl_vader_single_copy_mechanism)
+# more ranks than cores: idle OpenMP threads must sleep, not spin
+export OMP_WAIT_POLICY=passive
+MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader,tcp -x OMPI_MCA_btl_vader_single_copy_mechanism -x OMP_WAIT_POLICY)
 WORK=$(mktemp -d /tmp/rd_train_test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 FAIL=0

@@ -12,6 +12,15 @@
 
 #include "model/safetensors.h"
 
+static double value(const StTensor *t, size_t k) {
+  switch (t->dtype) {
+    case ST_F32: return ((const float *)t->data)[k];
+    case ST_F64: return ((const double *)t->data)[k];
+    case ST_I64: return (double)((const int64_t *)t->data)[k];
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: st_compare A.safetensors B.safetensors [TOL]\n");
@@ -36,8 +45,7 @@ int main(int argc, char **argv) {
     }
     double e = 0, ref = 0;
     for (size_t k = 0; k < x->n_elems; k++) {
-      double u = x->dtype == ST_F32 ? ((const float *)x->data)[k] : (double)((const int64_t *)x->data)[k];
-      double v = y->dtype == ST_F32 ? ((const float *)y->data)[k] : (double)((const int64_t *)y->data)[k];
+      double u = value(x, k), v = value(y, k);
       if (fabs(u - v) > e || u != u) e = u == u ? fabs(u - v) : INFINITY;
       if (fabs(v) > ref) ref = fabs(v);
     }

@@ -1,9 +1,13 @@
 #!/bin/bash
 # Exact resume (issue 5): a run stopped in the middle of its second epoch and
 # resumed continues exactly as if it had not stopped.  Same number of ranks:
-# identical losses and bit-identical final parameters.  Different number of
-# ranks with the same global batch (2 x 4 -> 1 x 8 and 4 x 2): equal within
-# fp32 summation order (loss 1e-4 relative, parameters 1e-4).
+# identical losses and bit-identical final parameters (fp32).  Different number
+# of ranks with the same global batch (2 x 4 -> 1 x 8 and 4 x 2): equal up to
+# summation order, shown in double precision (--device cpu64; see
+# test_equivalence.sh for why fp32 cannot show it over many steps): losses
+# 1e-5 relative, parameters 1e-6.  (Checkpoints and exports hold float32, so
+# the resumed double-precision run restarts from values rounded to float32:
+# about 1e-7, which the remaining 19 steps carry along.)
 source "$(dirname "$0")/common.sh"
 COMMON=("${SMALL[@]}" --set train.epochs=2 --set data.synthetic_val=0)
 run 2 "${COMMON[@]}" --set train.batch_size=4 --set log.dir="$WORK/full" >"$WORK/full.log" 2>&1
@@ -17,13 +21,15 @@ check "resume says where it resumes" 'grep -q "resuming from .*epoch 2, step 13 
 check "same np: losses identical" 'same_losses "$WORK/same" "$WORK/full" 0'
 check "same np: final parameters bit-identical" '"$STCMP" "$WORK/same/final.safetensors" "$WORK/full/final.safetensors" 0'
 
+C64=("${COMMON[@]}" --device cpu64)
+run 2 "${C64[@]}" --set train.batch_size=4 --set log.dir="$WORK/full64" >"$WORK/full64.log" 2>&1
 for np in 1 4; do
   d="$WORK/np$np"
-  run 2 "${COMMON[@]}" --set train.batch_size=4 --set train.max_steps=45 --set log.dir="$d" >"$d.1.log" 2>&1
-  run "$np" "${COMMON[@]}" --set train.batch_size=$((8 / np)) --set log.dir="$d" >"$d.2.log" 2>&1
+  run 2 "${C64[@]}" --set train.batch_size=4 --set train.max_steps=45 --set log.dir="$d" >"$d.1.log" 2>&1
+  run "$np" "${C64[@]}" --set train.batch_size=$((8 / np)) --set log.dir="$d" >"$d.2.log" 2>&1
   check "2 ranks -> $np: resumed at global step 45" 'grep -q "global step 45" "$d.2.log"'
-  check "2 ranks -> $np: losses equal" 'same_losses "$d" "$WORK/full" 1e-4'
-  check "2 ranks -> $np: final parameters equal" '"$STCMP" "$d/final.safetensors" "$WORK/full/final.safetensors" 1e-4'
+  check "2 ranks -> $np: losses equal (cpu64, 1e-5)" 'same_losses "$d" "$WORK/full64" 1e-5'
+  check "2 ranks -> $np: final parameters equal (cpu64, 1e-6)" '"$STCMP" "$d/final.safetensors" "$WORK/full64/final.safetensors" 1e-6'
 done
 # a different global batch cannot resume exactly: refused, exit 2, one line
 run 1 "${COMMON[@]}" --set train.batch_size=4 --set log.dir="$WORK/same" >"$WORK/bad.log" 2>&1
