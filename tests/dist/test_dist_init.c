@@ -15,7 +15,7 @@
 
 static const char *const LAUNCHER_VARS[] = {
     "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS",
-    "SLURM_STEP_NUM_TASKS", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    "SLURM_STEP_NUM_TASKS", "SLURM_STEP_ID", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
 enum { N_LAUNCHER_VARS = (int)(sizeof LAUNCHER_VARS / sizeof LAUNCHER_VARS[0]) };
 
 static void clear_launcher_env(void) {
@@ -27,8 +27,12 @@ static void test_env_detection(void) {
   clear_launcher_env();
   T_CHECK(dist_env_rank() == 0 && dist_env_world() == 1, "no launcher: %d of %d",
           dist_env_rank(), dist_env_world());
-  setenv("SLURM_PROCID", "3", 1);
+  setenv("SLURM_PROCID", "0", 1); /* an sbatch batch shell: not a job step */
   setenv("SLURM_NTASKS", "8", 1);
+  T_CHECK(dist_env_rank() == 0 && dist_env_world() == 1, "batch shell: %d of %d",
+          dist_env_rank(), dist_env_world());
+  setenv("SLURM_PROCID", "3", 1);
+  setenv("SLURM_STEP_ID", "0", 1);
   T_CHECK(dist_env_rank() == 3 && dist_env_world() == 8, "srun: %d of %d", dist_env_rank(),
           dist_env_world());
   setenv("OMPI_COMM_WORLD_RANK", "5", 1);
