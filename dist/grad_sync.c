@@ -39,6 +39,7 @@ typedef struct {
   int launched;
   int done;
   CommRequest *req;
+  uint64_t launch_ns;   /* for the observer */
 } Bucket;
 
 struct GradSync {
@@ -58,6 +59,8 @@ struct GradSync {
   char *stage;          /* (n_elems) host copy when staging, else NULL */
   int active;           /* between begin and finish */
   double exposed_ms;
+  GradSyncObserver observer;
+  void *observer_ctx;
 };
 
 static int needs_staging(const Comm *c, const Backend *be) {
@@ -126,6 +129,11 @@ int grad_sync_num_buckets(const GradSync *gs) { return gs->n_buckets; }
 
 double grad_sync_exposed_ms(const GradSync *gs) { return gs->exposed_ms; }
 
+void grad_sync_set_observer(GradSync *gs, GradSyncObserver fn, void *ctx) {
+  gs->observer = fn;
+  gs->observer_ctx = ctx;
+}
+
 void grad_sync_begin(GradSync *gs) {
   CHECK(!gs->active, "grad_sync_begin twice without grad_sync_finish");
   gs->active = 1;
@@ -151,11 +159,14 @@ static void complete_bucket(GradSync *gs, Bucket *b) {
                    (b->hi - b->lo) * gs->elem_bytes);
   b->req = NULL;
   b->done = 1;
+  if (gs->observer) gs->observer(gs->observer_ctx, (int)(b - gs->buckets), b->launch_ns,
+                                 timer_now_ns());
 }
 
 static void launch_bucket(GradSync *gs, int index) {
   Bucket *b = &gs->buckets[index];
   b->launched = 1;
+  b->launch_ns = timer_now_ns();
   if (gs->comm->size == 1) {
     b->done = 1;
     return;

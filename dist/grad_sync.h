@@ -11,6 +11,7 @@
 #define RD_DIST_GRAD_SYNC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 #include "dist/comm.h"
@@ -33,6 +34,12 @@ void grad_sync_finish(GradSync *gs);
 int grad_sync_num_buckets(const GradSync *gs);
 /* Milliseconds the last step spent waiting in grad_sync_finish (exposed comm). */
 double grad_sync_exposed_ms(const GradSync *gs);
+/* Optional observer (a timeline, src/train/trace.h): fn(ctx, bucket, t0_ns,
+ * t1_ns) once per all-reduced bucket, t0 at its launch and t1 when its
+ * completion was observed (timer_now_ns clock), on the thread that drives
+ * grad_sync.  fn NULL removes it. */
+typedef void (*GradSyncObserver)(void *ctx, int bucket, uint64_t t0_ns, uint64_t t1_ns);
+void grad_sync_set_observer(GradSync *gs, GradSyncObserver fn, void *ctx);
 void grad_sync_destroy(GradSync *gs);
 
 #endif

@@ -11,11 +11,14 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "dist/dist.h"
+#include "plot/plot.h"
+#include "train/bench.h"
 #include "train/modes.h"
 #include "train/run.h"
+#include "train/runinfo.h"
 #include "train/train.h"
 
-static int needs_of(const CliOptions *cli) {
+static int needs_of(const CliOptions *cli, const Config *cfg) {
   if (cli->dry_run)
     return RUN_NEED_MODEL | RUN_NEED_OPTIM | RUN_NEED_TRAIN_DATA | RUN_NEED_VAL_DATA |
            RUN_NEED_RUN_DIR;
@@ -24,7 +27,8 @@ static int needs_of(const CliOptions *cli) {
       return RUN_NEED_MODEL | RUN_NEED_OPTIM | RUN_NEED_TRAIN_DATA | RUN_NEED_VAL_DATA |
              RUN_NEED_RUN_DIR;
     case MODE_EVAL: return RUN_NEED_MODEL | RUN_NEED_VAL_DATA;
-    case MODE_BENCH: return RUN_NEED_MODEL | RUN_NEED_OPTIM;
+    case MODE_BENCH:
+      return RUN_NEED_MODEL | RUN_NEED_OPTIM | (cfg->bench.pipeline ? RUN_NEED_TRAIN_DATA : 0);
     default: return RUN_NEED_MODEL;
   }
 }
@@ -56,7 +60,7 @@ int main(int argc, char **argv) {
     return RD_EXIT_OK;
   }
   if (cli.version) {
-    printf("resnet_dist %s (commit %s)\n", RD_VERSION, RD_GIT_COMMIT);
+    runinfo_print_versions(stdout);
     return RD_EXIT_OK;
   }
   if (cli.print_config) {
@@ -64,13 +68,12 @@ int main(int argc, char **argv) {
     return RD_EXIT_OK;
   }
   log_set_level((LogLevel)cfg.log.level);
-  if (cli.mode == MODE_PLOT) {
-    log_error("resnet_dist plot is not available in this build yet");
-    return RD_EXIT_FAILURE;
-  }
+  if (cli.mode == MODE_PLOT) return plot_run_dir(cli.plot_dir);
+  /* --json: stdout carries the JSON document alone */
+  if (cli.json && cli.mode == MODE_BENCH && cfg.log.level > LEVEL_WARN) log_set_level(LOG_WARN);
   Dist *dist = dist_init(&argc, &argv);
   static Run run;
-  run_setup(&run, &cfg, &cli, dist, needs_of(&cli));
+  run_setup(&run, &cfg, &cli, dist, needs_of(&cli, &cfg));
   int rc;
   if (cli.dry_run) {
     rc = dry_run(&run);
@@ -81,6 +84,7 @@ int main(int argc, char **argv) {
       case MODE_SUMMARY: rc = mode_summary(&run); break;
       case MODE_EXPORT: rc = mode_export(&run); break;
       case MODE_PREDICT: rc = mode_predict(&run); break;
+      case MODE_BENCH: rc = bench_main(&run); break;
       default:
         log_error("--mode %s is not available in this build yet", cli_mode_name(cli.mode));
         rc = RD_EXIT_FAILURE;

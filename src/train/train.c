@@ -14,6 +14,8 @@
 #include "optim/lr_schedule.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
+#include "train/runinfo.h"
+#include "train/trace.h"
 
 typedef struct {
   int64_t epoch;          /* epoch in progress (0-based) */
@@ -25,7 +27,7 @@ typedef struct {
 /* Sums over a logging window (local to this rank until reduced). */
 typedef struct {
   double loss_sum, n, c1, c5, corrupt;
-  double data_ms, step_ms;
+  double data_ms, step_ms, comm_ms, bn_ms;
   int64_t steps;
   uint64_t t0_ns;
 } Window;
@@ -43,19 +45,35 @@ static void load_batch(Run *r, const Batch *b) {
   r->be->upload_labels(r->be, m->labels, b->labels, b->n);
 }
 
+/* Ends a phase of the step that began at t0_ns: a trace event while the
+ * trace records (after waiting for the device, so the event is the phase's
+ * real duration and not its launch time); returns the end time. */
+static uint64_t phase_end(Run *r, Trace *tr, const char *name, uint64_t t0_ns) {
+  if (!trace_recording(tr)) return timer_now_ns();
+  r->be->sync(r->be);
+  uint64_t t1 = timer_now_ns();
+  trace_span(tr, TRACE_LANE_STEP, name, t0_ns, t1);
+  return t1;
+}
+
 /* One optimizer step on one batch; returns 0 if the step was skipped (fp16
  * overflow). */
-static int train_step(Run *r, const Batch *b, double lr, Scaler *sc, Window *w) {
+static int train_step(Run *r, const Batch *b, double lr, Scaler *sc, Window *w, Trace *tr) {
   Model *m = r->model;
   uint64_t t0 = timer_now_ns();
   load_batch(r, b);
+  uint64_t t = phase_end(r, tr, "H2D copy + normalize", t0);
+  if (r->sync_bn) sync_bn_reset(r->sync_bn);
   if (r->grad_sync) grad_sync_begin(r->grad_sync);
   model_forward(m, 1, &r->hooks);
   double loss_sum = 0;
   int64_t correct[2] = {0, 0};
   model_loss(m, b->n, r->cfg.train.label_smoothing, sc->loss_scale / b->n, 1, &loss_sum, correct);
+  t = phase_end(r, tr, "forward + loss", t);
   model_backward(m, &r->hooks);
+  t = phase_end(r, tr, "backward", t);
   if (r->grad_sync) grad_sync_finish(r->grad_sync);
+  t = phase_end(r, tr, "gradient all-reduce wait", t);
   int ok = 1;
   if (r->cfg.train.precision == PREC_FP16) {
     /* gradients are identical on every rank after the all-reduce, so every
@@ -70,6 +88,7 @@ static int train_step(Run *r, const Batch *b, double lr, Scaler *sc, Window *w) 
     }
   }
   if (ok) optim_step(r->opt, lr, 1.0 / sc->loss_scale);
+  phase_end(r, tr, "optimizer", t);
   w->loss_sum += loss_sum;
   w->n += b->n;
   w->c1 += (double)correct[0];
@@ -77,6 +96,8 @@ static int train_step(Run *r, const Batch *b, double lr, Scaler *sc, Window *w) 
   w->corrupt += b->n_corrupt;
   w->data_ms += b->wait_ms;
   w->step_ms += timer_since_ms(t0) + b->wait_ms;
+  w->comm_ms += r->grad_sync ? grad_sync_exposed_ms(r->grad_sync) : 0;
+  w->bn_ms += r->sync_bn ? sync_bn_ms(r->sync_bn) : 0;
   w->steps++;
   return ok;
 }
@@ -272,131 +293,262 @@ static int load_checkpoint(Run *r, TrainPos *pos, Scaler *sc) {
 
 /* ------------------------------------------------------------------ loop */
 
-static int stop_requested(Run *r) {
-  return r->comm ? dist_agree_stop(r->comm, 0) : dist_stop_signal() != 0;
+/* Where the loop reports: metrics (rank 0), the timeline (log.trace), and the
+ * figures both need. */
+typedef struct {
+  Metrics *met;
+  Trace *trace;           /* NULL unless log.trace is set */
+  TraceBnHook bn_hook;    /* wraps the sync-BN hook while tracing */
+  int64_t spe, total_steps, start_step, global_batch;
+  uint64_t t_start_ns;
+} Obs;
+
+static void obs_open(Run *r, Obs *o) {
+  const Config *c = &r->cfg;
+  char *header = runinfo_header_json(r, "train");
+  runinfo_write_files(r, header);
+  o->met = metrics_open(r->run_dir, r->dist->rank == 0, c->log.progress, header);
+  mem_free(header);
+  if (!c->log.trace[0]) return;
+  char err[1400];
+  o->trace = trace_open(c->log.trace, r->comm, c->log.trace_start, c->log.trace_steps, err,
+                        sizeof err);
+  run_agree(r, err);
+  if (r->hooks.bn_allreduce) {
+    o->bn_hook = (TraceBnHook){o->trace, r->hooks.bn_allreduce, r->hooks.bn_ctx};
+    r->hooks.bn_allreduce = trace_bn_allreduce;
+    r->hooks.bn_ctx = &o->bn_hook;
+  }
+  if (r->grad_sync) grad_sync_set_observer(r->grad_sync, trace_bucket_observer, o->trace);
 }
 
-static void log_window(Run *r, Metrics *met, Window *w, const TrainPos *pos, int64_t spe,
-                       int64_t total_steps, double lr, uint64_t t_start_ns, int64_t start_step) {
-  double sums[5] = {w->loss_sum, w->n, w->c1, w->c5, w->corrupt};
-  run_allreduce_host(r, sums, 5, "all-reduce of training metrics");
-  double secs = timer_since_ms(w->t0_ns) * 1e-3;
-  double elapsed = timer_since_ms(t_start_ns) * 1e-3;
-  int64_t done = pos->global_step - start_step;
+/* Collective (the trace is gathered); every rank calls it once. */
+static void obs_close(Run *r, Obs *o) {
+  trace_finish(o->trace);
+  if (o->trace) {
+    if (r->hooks.bn_allreduce == trace_bn_allreduce) {
+      r->hooks.bn_allreduce = o->bn_hook.inner;
+      r->hooks.bn_ctx = o->bn_hook.inner_ctx;
+    }
+    if (r->grad_sync) grad_sync_set_observer(r->grad_sync, NULL, NULL);
+  }
+  trace_close(o->trace);
+  metrics_close(o->met);
+}
+
+static int stop_requested(Run *r, Trace *tr) {
+  if (!r->comm) return dist_stop_signal() != 0;
+  uint64_t t0 = timer_now_ns();
+  int stop = dist_agree_stop(r->comm, 0);
+  trace_span(tr, TRACE_LANE_STEP, "stop-signal agreement", t0, timer_now_ns());
+  return stop;
+}
+
+/* The pipeline's decode span of this batch, on the lane of its ring slot. */
+static void trace_decode(Trace *tr, const Batch *b, int prefetch) {
+  if (!trace_recording(tr) || b->decode_t1_ns <= b->decode_t0_ns) return;
+  char name[96];
+  snprintf(name, sizeof name, "decode batch %lld, epoch %lld", (long long)b->step,
+           (long long)b->epoch + 1);
+  trace_span(tr, TRACE_LANE_DECODE + (int)(b->step % prefetch), name, b->decode_t0_ns,
+             b->decode_t1_ns);
+}
+
+/* sums = [loss sum, samples, top-1 hits, top-5 hits, corrupt] over the window. */
+static StepRecord step_record(Run *r, const Obs *o, const Window *w, const double sums[5],
+                              const TrainPos *pos, double lr, double images_per_s) {
+  double elapsed = timer_since_ms(o->t_start_ns) * 1e-3;
+  int64_t done = pos->global_step - o->start_step;
   double per_step = done > 0 ? elapsed / (double)done : 0;
-  if (sums[1] > 0 && !isfinite(sums[0]))
-    FATAL("training diverged: the loss is not finite at global step %lld (lower optim.lr?)",
-          (long long)pos->global_step);
+  double steps = w->steps > 0 ? (double)w->steps : 1;
   StepRecord rec = {.epoch = pos->epoch, .epochs = r->cfg.train.epochs,
-                    .step_in_epoch = pos->step_in_epoch, .steps_per_epoch = spe,
-                    .global_step = pos->global_step, .total_steps = total_steps,
+                    .step_in_epoch = pos->step_in_epoch, .steps_per_epoch = o->spe,
+                    .global_step = pos->global_step, .total_steps = o->total_steps,
                     .loss = sums[1] > 0 ? sums[0] / sums[1] : 0,
                     .top1 = sums[1] > 0 ? sums[2] / sums[1] : 0,
                     .top5 = sums[1] > 0 ? sums[3] / sums[1] : 0, .lr = lr,
-                    .images_per_s = secs > 0 ? sums[1] / secs : 0,
-                    .data_wait_ms = w->steps ? w->data_ms / (double)w->steps : 0,
-                    .step_ms = w->steps ? w->step_ms / (double)w->steps : 0,
+                    .images_per_s = images_per_s,
+                    .data_wait_ms = w->data_ms / steps, .step_ms = w->step_ms / steps,
+                    .comm_ms = w->comm_ms / steps, .sync_bn_ms = w->bn_ms / steps,
                     .elapsed_s = elapsed,
-                    .eta_s = per_step * (double)(total_steps - pos->global_step),
+                    .eta_s = per_step * (double)(o->total_steps - pos->global_step),
                     .corrupt = (int64_t)sums[4]};
-  metrics_step(met, &rec);
+  return rec;
+}
+
+static void log_window(Run *r, Obs *o, Window *w, const TrainPos *pos, double lr) {
+  uint64_t t0 = timer_now_ns();
+  double sums[5] = {w->loss_sum, w->n, w->c1, w->c5, w->corrupt};
+  run_allreduce_host(r, sums, 5, "all-reduce of training metrics");
+  double secs = timer_since_ms(w->t0_ns) * 1e-3;
+  if (sums[1] > 0 && !isfinite(sums[0]))
+    FATAL("training diverged: the loss is not finite at global step %lld (lower optim.lr?)",
+          (long long)pos->global_step);
+  StepRecord rec = step_record(r, o, w, sums, pos, lr, secs > 0 ? sums[1] / secs : 0);
+  metrics_step(o->met, &rec);
   uint64_t now = timer_now_ns();
+  trace_span(o->trace, TRACE_LANE_STEP, "metrics all-reduce + log", t0, now);
   memset(w, 0, sizeof *w);
   w->t0_ns = now;
+}
+
+/* Bar mode between logged windows: rank 0's own figures, no collective
+ * (images/s is rank 0's rate times the world size). */
+static void show_progress(Run *r, Obs *o, const Window *w, const TrainPos *pos, double lr) {
+  if (!metrics_bar(o->met) || w->n <= 0) return;
+  double sums[5] = {w->loss_sum, w->n, w->c1, w->c5, w->corrupt};
+  double secs = timer_since_ms(w->t0_ns) * 1e-3;
+  double ips = secs > 0 ? w->n * r->dist->world / secs : 0;
+  StepRecord rec = step_record(r, o, w, sums, pos, lr, ips);
+  metrics_progress(o->met, &rec);
+}
+
+static void checkpoint(Run *r, Obs *o, const TrainPos *pos, const Scaler *sc) {
+  if (r->dist->rank != 0) return;
+  metrics_break(o->met);
+  uint64_t t0 = timer_now_ns();
+  save_checkpoint(r, pos, sc);
+  trace_span(o->trace, TRACE_LANE_STEP, "checkpoint", t0, timer_now_ns());
+}
+
+static void add_window_delta(Window *ep, const Window *now, const Window *before) {
+  ep->loss_sum += now->loss_sum - before->loss_sum;
+  ep->n += now->n - before->n;
+  ep->c1 += now->c1 - before->c1;
+  ep->c5 += now->c5 - before->c5;
+  ep->corrupt += now->corrupt - before->corrupt;
+}
+
+/* Steps of the current epoch until its end, total_steps or a stop request;
+ * ep gathers the epoch's sums.  Returns 1 when a stop was requested. */
+static int run_epoch(Run *r, Obs *o, const LrPlan *plan, TrainPos *pos, Scaler *sc, Window *ep,
+                     double *lr, uint64_t *t_ckpt_ns) {
+  const Config *c = &r->cfg;
+  Window w = {.t0_ns = timer_now_ns()};
+  pipeline_start_epoch(r->train_data, pos->epoch, pos->step_in_epoch);
+  while (pos->global_step < o->total_steps) {
+    uint64_t t_step = timer_now_ns();
+    const Batch *b = pipeline_next(r->train_data);
+    if (!b) break;
+    /* finished here, not before pipeline_next: the epoch-end evaluation and
+     * checkpoint after the window's last step belong to the window */
+    if (trace_window_over(o->trace, pos->global_step)) trace_finish(o->trace);
+    trace_begin_step(o->trace, pos->global_step);
+    trace_span(o->trace, TRACE_LANE_STEP, "data wait", t_step, timer_now_ns());
+    trace_decode(o->trace, b, c->data.prefetch);
+    *lr = lr_at(c, plan, pos->global_step);
+    Window before = w;
+    train_step(r, b, *lr, sc, &w, o->trace);
+    add_window_delta(ep, &w, &before);
+    pipeline_release(r->train_data, b);
+    pos->step_in_epoch++;
+    pos->global_step++;
+    pos->samples_seen += o->global_batch;
+    if (pos->global_step % c->log.every_steps == 0 || pos->step_in_epoch == o->spe)
+      log_window(r, o, &w, pos, *lr);
+    else
+      show_progress(r, o, &w, pos, *lr);
+    int stop = stop_requested(r, o->trace);
+    char name[48];
+    snprintf(name, sizeof name, "step %lld", (long long)pos->global_step - 1);
+    trace_span(o->trace, TRACE_LANE_STEP, name, t_step, timer_now_ns());
+    if (stop) return 1;
+    if (c->checkpoint.every_minutes > 0 && r->dist->rank == 0 &&
+        timer_since_ms(*t_ckpt_ns) > c->checkpoint.every_minutes * 60e3 &&
+        pos->step_in_epoch < o->spe) {
+      checkpoint(r, o, pos, sc);
+      *t_ckpt_ns = timer_now_ns();
+    }
+  }
+  return 0;
+}
+
+/* The epoch summary (with an evaluation when due) once an epoch is complete. */
+static void end_epoch(Run *r, Obs *o, const TrainPos *pos, const Window *ep, double lr,
+                      uint64_t t_epoch_ns, int last) {
+  const Config *c = &r->cfg;
+  double ep_sums[5] = {ep->loss_sum, ep->n, ep->c1, ep->c5, ep->corrupt};
+  run_allreduce_host(r, ep_sums, 5, "all-reduce of epoch metrics");
+  int due = c->train.eval_every_epochs > 0 && (pos->epoch + 1) % c->train.eval_every_epochs == 0;
+  EpochRecord er = {.epoch = pos->epoch, .global_step = pos->global_step, .lr = lr,
+                    .epoch_s = timer_since_ms(t_epoch_ns) * 1e-3,
+                    .train_loss = ep_sums[1] > 0 ? ep_sums[0] / ep_sums[1] : 0,
+                    .train_top1 = ep_sums[1] > 0 ? ep_sums[2] / ep_sums[1] : 0,
+                    .train_top5 = ep_sums[1] > 0 ? ep_sums[3] / ep_sums[1] : 0,
+                    .corrupt = (int64_t)ep_sums[4]};
+  er.images_per_s = er.epoch_s > 0 ? ep_sums[1] / er.epoch_s : 0;
+  if (r->val_data && (due || last)) {
+    metrics_break(o->met);
+    uint64_t t0 = timer_now_ns();
+    EvalResult ev = train_evaluate(r);
+    uint64_t t1 = timer_now_ns();
+    trace_span(o->trace, TRACE_LANE_STEP, "evaluation", t0, t1);
+    er.has_val = 1;
+    er.val_loss = ev.loss;
+    er.val_top1 = ev.top1;
+    er.val_top5 = ev.top5;
+    er.val_samples = ev.n;
+    er.val_s = (double)(t1 - t0) * 1e-9;
+  }
+  metrics_epoch(o->met, &er);
 }
 
 int train_main(Run *r) {
   Model *m = r->model;
   const Config *c = &r->cfg;
-  int64_t spe = pipeline_steps_per_epoch(r->train_data);
-  int64_t global_batch = (int64_t)c->train.batch_size * r->dist->world;
-  if (spe < 1)
+  Obs o = {.spe = pipeline_steps_per_epoch(r->train_data),
+           .global_batch = (int64_t)c->train.batch_size * r->dist->world};
+  if (o.spe < 1)
     run_user_error(r, "the training set has %lld samples, fewer than one global batch of %lld "
                       "(train.batch_size %d x %d ranks)",
-                   (long long)pipeline_num_samples(r->train_data), (long long)global_batch,
+                   (long long)pipeline_num_samples(r->train_data), (long long)o.global_batch,
                    c->train.batch_size, r->dist->world);
-  int64_t total_steps = (int64_t)c->train.epochs * spe;
-  if (c->train.max_steps > 0 && c->train.max_steps < total_steps) total_steps = c->train.max_steps;
-  LrPlan plan = lr_plan(c, spe, global_batch, total_steps);
+  o.total_steps = (int64_t)c->train.epochs * o.spe;
+  if (c->train.max_steps > 0 && c->train.max_steps < o.total_steps)
+    o.total_steps = c->train.max_steps;
+  LrPlan plan = lr_plan(c, o.spe, o.global_batch, o.total_steps);
   TrainPos pos = {0, 0, 0, 0};
   Scaler sc = {c->train.precision == PREC_FP16 ? c->train.loss_scale : 1.0, 0};
   load_checkpoint(r, &pos, &sc);
   model_plan(m, c->train.batch_size, r->train_h, r->train_w);
-  Metrics *met = metrics_open(r->run_dir, r->dist->rank == 0, c->log.progress);
+  obs_open(r, &o);
   dist_catch_stop_signals(r->dist);
   log_info("training %s on %d rank%s (%s backend): %lld steps/epoch, global batch %lld, "
            "%lld steps in total",
            config_arch_name(c->model.arch), r->dist->world, r->dist->world > 1 ? "s" : "",
-           r->be->name, (long long)spe, (long long)global_batch, (long long)total_steps);
-  uint64_t t_start = timer_now_ns(), t_ckpt = t_start;
-  int64_t start_step = pos.global_step;
+           r->be->name, (long long)o.spe, (long long)o.global_batch, (long long)o.total_steps);
+  o.t_start_ns = timer_now_ns();
+  uint64_t t_ckpt = o.t_start_ns;
+  o.start_step = pos.global_step;
   int stopped = 0;
   double lr = lr_at(c, &plan, pos.global_step);
-  while (!stopped && pos.global_step < total_steps && pos.epoch < c->train.epochs) {
+  while (!stopped && pos.global_step < o.total_steps && pos.epoch < c->train.epochs) {
     uint64_t t_epoch = timer_now_ns();
-    Window w = {.t0_ns = t_epoch}, ep = {.t0_ns = t_epoch};
-    pipeline_start_epoch(r->train_data, pos.epoch, pos.step_in_epoch);
-    const Batch *b;
-    while (pos.global_step < total_steps && (b = pipeline_next(r->train_data)) != NULL) {
-      lr = lr_at(c, &plan, pos.global_step);
-      Window before = w;
-      train_step(r, b, lr, &sc, &w);
-      ep.loss_sum += w.loss_sum - before.loss_sum;
-      ep.n += w.n - before.n;
-      ep.c1 += w.c1 - before.c1;
-      ep.corrupt += w.corrupt - before.corrupt;
-      pipeline_release(r->train_data, b);
-      pos.step_in_epoch++;
-      pos.global_step++;
-      pos.samples_seen += global_batch;
-      if (pos.global_step % c->log.every_steps == 0 || pos.step_in_epoch == spe)
-        log_window(r, met, &w, &pos, spe, total_steps, lr, t_start, start_step);
-      if (stop_requested(r)) {
-        stopped = 1;
-        break;
-      }
-      if (c->checkpoint.every_minutes > 0 && r->dist->rank == 0 &&
-          timer_since_ms(t_ckpt) > c->checkpoint.every_minutes * 60e3 && pos.step_in_epoch < spe) {
-        save_checkpoint(r, &pos, &sc);
-        t_ckpt = timer_now_ns();
-      }
-    }
+    Window ep = {.t0_ns = t_epoch};
+    stopped = run_epoch(r, &o, &plan, &pos, &sc, &ep, &lr, &t_ckpt);
     if (stopped) break;
-    if (pos.step_in_epoch < spe) break; /* max_steps reached mid-epoch */
-    double ep_sums[4] = {ep.loss_sum, ep.n, ep.c1, ep.corrupt};
-    run_allreduce_host(r, ep_sums, 4, "all-reduce of epoch metrics");
-    int last = pos.epoch + 1 == c->train.epochs || pos.global_step >= total_steps;
-    int due = c->train.eval_every_epochs > 0 && (pos.epoch + 1) % c->train.eval_every_epochs == 0;
-    EpochRecord er = {.epoch = pos.epoch, .lr = lr, .epoch_s = timer_since_ms(t_epoch) * 1e-3,
-                      .train_loss = ep_sums[1] > 0 ? ep_sums[0] / ep_sums[1] : 0,
-                      .train_top1 = ep_sums[1] > 0 ? ep_sums[2] / ep_sums[1] : 0,
-                      .corrupt = (int64_t)ep_sums[3]};
-    er.images_per_s = er.epoch_s > 0 ? ep_sums[1] / er.epoch_s : 0;
-    if (r->val_data && (due || last)) {
-      EvalResult ev = train_evaluate(r);
-      er.has_val = 1;
-      er.val_loss = ev.loss;
-      er.val_top1 = ev.top1;
-      er.val_top5 = ev.top5;
-      er.val_samples = ev.n;
-    }
-    metrics_epoch(met, &er);
+    if (pos.step_in_epoch < o.spe) break; /* max_steps reached mid-epoch */
+    int last = pos.epoch + 1 == c->train.epochs || pos.global_step >= o.total_steps;
+    end_epoch(r, &o, &pos, &ep, lr, t_epoch, last);
     pos.epoch++;
     pos.step_in_epoch = 0;
-    int ck = c->checkpoint.every_epochs > 0 && (pos.epoch % c->checkpoint.every_epochs == 0 || last);
+    int ck = c->checkpoint.every_epochs > 0 &&
+             (pos.epoch % c->checkpoint.every_epochs == 0 || last);
     if (ck) {
-      save_checkpoint(r, &pos, &sc);
+      checkpoint(r, &o, &pos, &sc);
       t_ckpt = timer_now_ns();
     }
   }
   if (stopped) {
+    metrics_break(o.met);
     log_info("stop requested (signal %d): checkpointing at epoch %lld step %lld and exiting",
              dist_stop_signal(), (long long)pos.epoch + 1, (long long)pos.step_in_epoch);
     save_checkpoint(r, &pos, &sc);
     if (r->comm) r->comm->barrier(r->comm, "barrier after the preemption checkpoint");
-    metrics_close(met);
+    obs_close(r, &o);
     return RD_EXIT_PREEMPTED;
   }
+  metrics_break(o.met);
   if (pos.step_in_epoch > 0 && r->val_data) { /* stopped by max_steps mid-epoch */
     EvalResult ev = train_evaluate(r);
     log_info("final evaluation: val loss %.4f top1 %.2f%% top5 %.2f%% (%lld images)", ev.loss,
@@ -409,9 +561,9 @@ int train_main(Run *r) {
     snprintf(path, sizeof path, "%s/final.safetensors", r->run_dir);
     if (weights_export(m, path, err, sizeof err) != 0) FATAL("%s", err);
     log_info("done: %lld steps in %.1f s; parameters in %s", (long long)pos.global_step,
-             timer_since_ms(t_start) * 1e-3, path);
+             timer_since_ms(o.t_start_ns) * 1e-3, path);
   }
-  metrics_close(met);
+  obs_close(r, &o);
   return RD_EXIT_OK;
 }
 
