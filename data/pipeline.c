@@ -103,16 +103,6 @@ struct Pipeline {
   atomic_long n_corrupt_total;
 };
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static size_t image_bytes(const Pipeline *p) {
   return (size_t)p->out_side * (size_t)p->out_side * 3;
 }
@@ -151,10 +141,10 @@ static int try_record(Pipeline *p, WorkerCtx *c, int64_t index, const uint8_t *d
                       char *why, size_t why_len) {
   int64_t local;
   const Shard *s = shard_set_locate(&p->shards, index, &local);
-  if (read_errno) return fail(why, why_len, "read error: %s", strerror(read_errno));
+  if (read_errno) return core_err(why, why_len, "read error: %s", strerror(read_errno));
   *label = s->labels[local];
   if (*label < 0 || *label >= p->num_classes)
-    return fail(why, why_len, "label %d outside [0, %d)", *label, p->num_classes);
+    return core_err(why, why_len, "label %d outside [0, %d)", *label, p->num_classes);
   RngStream rs;
   augment_stream(p, index, &rs);
   if (s->encoding == SHARD_RAW) {
@@ -162,7 +152,7 @@ static int try_record(Pipeline *p, WorkerCtx *c, int64_t index, const uint8_t *d
     return 0;
   }
   if (sample_from_jpeg(c->sw, &p->aug, &rs, data, n_bytes, out))
-    return fail(why, why_len, "%s", sample_worker_error(c->sw));
+    return core_err(why, why_len, "%s", sample_worker_error(c->sw));
   return 0;
 }
 
@@ -350,15 +340,15 @@ static int open_source(Pipeline *p, const Config *cfg, char *err, size_t err_len
   const char *spec = p->split == SPLIT_TRAIN ? cfg->data.train : cfg->data.val;
   const char *key = p->split == SPLIT_TRAIN ? "data.train" : "data.val";
   if (!spec[0])
-    return fail(err, err_len, "%s is empty: set it to a shard folder, a glob or a .h5 file", key);
+    return core_err(err, err_len, "%s is empty: set it to a shard folder, a glob or a .h5 file", key);
   char why[CFG_ERR_MAX];
   if (shard_set_open(&p->shards, spec, p->split == SPLIT_TRAIN ? "train" : "val", why,
                      sizeof why))
-    return fail(err, err_len, "%s: %s", key, why);
+    return core_err(err, err_len, "%s: %s", key, why);
   p->num_classes = p->shards.num_classes;
   p->n_samples = p->shards.n_records;
   if (p->num_classes > cfg->model.num_classes)
-    return fail(err, err_len, "%s: the shards have %d classes but model.num_classes=%d; set "
+    return core_err(err, err_len, "%s: the shards have %d classes but model.num_classes=%d; set "
                 "model.num_classes=%d", key, p->num_classes, cfg->model.num_classes,
                 p->num_classes);
   return 0;
@@ -468,7 +458,7 @@ Pipeline *pipeline_open(const PipelineOptions *opt, char *err, size_t err_len) {
   p->sampler = (Sampler){p->n_samples, p->batch, opt->rank, opt->world,
                          p->split == SPLIT_TRAIN, p->seed};
   if (p->split == SPLIT_TRAIN && sampler_steps(&p->sampler) == 0) {
-    fail(err, err_len, "the training set has %lld samples, fewer than one global batch "
+    core_err(err, err_len, "the training set has %lld samples, fewer than one global batch "
          "(train.batch_size=%d x %d ranks); use a smaller batch or more data",
          (long long)p->n_samples, p->batch, opt->world);
     shard_set_close(&p->shards);

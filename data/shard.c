@@ -16,18 +16,9 @@
 
 #include <hdf5.h>
 
+#include "core/check.h"
 #include "core/check_h5.h"
 #include "core/mem.h"
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 /* ------------------------------------------------------------ HDF5 probes */
 
@@ -110,19 +101,19 @@ static int check_attributes(Shard *s, hid_t f, char *err, size_t err_len) {
   long long v;
   const char *p = s->path;
   if (read_str_attr(f, "format", text, sizeof text) || strcmp(text, SHARD_FORMAT))
-    return fail(err, err_len, "%s: not a resnet_dist shard (attribute format is not \"%s\"); "
+    return core_err(err, err_len, "%s: not a resnet_dist shard (attribute format is not \"%s\"); "
                 "build shards with resnet_shards build", p, SHARD_FORMAT);
   if (read_int_attr(f, "version", &v))
-    return fail(err, err_len, "%s: shard has no integer attribute version", p);
+    return core_err(err, err_len, "%s: shard has no integer attribute version", p);
   if (v != SHARD_VERSION)
-    return fail(err, err_len, "%s: shard format version %lld, this build reads version %d: "
+    return core_err(err, err_len, "%s: shard format version %lld, this build reads version %d: "
                 "rebuild the shards with this resnet_shards", p, v, SHARD_VERSION);
   if (read_str_attr(f, "encoding", text, sizeof text) ||
       (strcmp(text, "jpeg") && strcmp(text, "raw")))
-    return fail(err, err_len, "%s: attribute encoding must be \"jpeg\" or \"raw\"", p);
+    return core_err(err, err_len, "%s: attribute encoding must be \"jpeg\" or \"raw\"", p);
   s->encoding = strcmp(text, "jpeg") ? SHARD_RAW : SHARD_JPEG;
   if (read_int_attr(f, "num_classes", &v) || v < 1 || v > (1 << 30))
-    return fail(err, err_len, "%s: attribute num_classes missing or not a positive integer",
+    return core_err(err, err_len, "%s: attribute num_classes missing or not a positive integer",
                 p);
   s->num_classes = (int)v;
   return 0;
@@ -131,23 +122,23 @@ static int check_attributes(Shard *s, hid_t f, char *err, size_t err_len) {
 static int check_labels(Shard *s, hid_t f, char *err, size_t err_len) {
   hid_t d = open_dataset(f, "labels");
   hsize_t dims[4];
-  if (d < 0) return fail(err, err_len, "%s: dataset /labels is missing", s->path);
+  if (d < 0) return core_err(err, err_len, "%s: dataset /labels is missing", s->path);
   int rc = 0;
   if (dataset_dims(d, dims) != 1 || !type_is(d, H5T_INTEGER, 0)) {
-    rc = fail(err, err_len, "%s: /labels must be a 1-D integer dataset", s->path);
+    rc = core_err(err, err_len, "%s: /labels must be a 1-D integer dataset", s->path);
   } else {
     s->n = (int64_t)dims[0];
     s->labels = mem_alloc_or_die((size_t)(s->n ? s->n : 1) * sizeof(int32_t), "shard labels");
     if (s->n && read_all(d, H5T_NATIVE_INT32, s->labels))
-      rc = fail(err, err_len, "%s: cannot read /labels (%s)", s->path, core_h5_last_error());
+      rc = core_err(err, err_len, "%s: cannot read /labels (%s)", s->path, core_h5_last_error());
   }
   H5Dclose(d);
   if (rc) return rc;
   hid_t k = open_dataset(f, "keys");
-  if (k < 0) return fail(err, err_len, "%s: dataset /keys is missing", s->path);
+  if (k < 0) return core_err(err, err_len, "%s: dataset /keys is missing", s->path);
   rc = dataset_dims(k, dims) == 1 && (int64_t)dims[0] == s->n
            ? 0
-           : fail(err, err_len, "%s: /keys must have one entry per label (%lld)", s->path,
+           : core_err(err, err_len, "%s: /keys must have one entry per label (%lld)", s->path,
                   (long long)s->n);
   H5Dclose(k);
   return rc;
@@ -156,14 +147,14 @@ static int check_labels(Shard *s, hid_t f, char *err, size_t err_len) {
 /* The file offset of a contiguous dataset's bytes (none when empty). */
 static int locate_data(Shard *s, hid_t d, const char *name, char *err, size_t err_len) {
   if (!type_is(d, H5T_INTEGER, 1))
-    return fail(err, err_len, "%s: /%s must be uint8", s->path, name);
+    return core_err(err, err_len, "%s: /%s must be uint8", s->path, name);
   if (!is_contiguous(d))
-    return fail(err, err_len, "%s: /%s is chunked or compressed; shards need the contiguous "
+    return core_err(err, err_len, "%s: /%s is chunked or compressed; shards need the contiguous "
                 "layout (rebuild with resnet_shards build)", s->path, name);
   if (s->data_bytes == 0) return 0;
   haddr_t off = H5Dget_offset(d);
   if (off == HADDR_UNDEF)
-    return fail(err, err_len, "%s: /%s has no storage in the file", s->path, name);
+    return core_err(err, err_len, "%s: /%s has no storage in the file", s->path, name);
   s->data_offset = (uint64_t)off;
   return 0;
 }
@@ -171,8 +162,8 @@ static int locate_data(Shard *s, hid_t d, const char *name, char *err, size_t er
 static int check_jpeg(Shard *s, hid_t f, char *err, size_t err_len) {
   hsize_t dims[4];
   hid_t d = open_dataset(f, "images");
-  if (d < 0) return fail(err, err_len, "%s: dataset /images is missing", s->path);
-  int rc = dataset_dims(d, dims) == 1 ? 0 : fail(err, err_len, "%s: /images must be 1-D", s->path);
+  if (d < 0) return core_err(err, err_len, "%s: dataset /images is missing", s->path);
+  int rc = dataset_dims(d, dims) == 1 ? 0 : core_err(err, err_len, "%s: /images must be 1-D", s->path);
   if (!rc) {
     s->data_bytes = dims[0];
     rc = locate_data(s, d, "images", err, err_len);
@@ -180,34 +171,34 @@ static int check_jpeg(Shard *s, hid_t f, char *err, size_t err_len) {
   H5Dclose(d);
   if (rc) return rc;
   hid_t o = open_dataset(f, "offsets");
-  if (o < 0) return fail(err, err_len, "%s: dataset /offsets is missing", s->path);
+  if (o < 0) return core_err(err, err_len, "%s: dataset /offsets is missing", s->path);
   if (dataset_dims(o, dims) != 1 || (int64_t)dims[0] != s->n + 1 || !type_is(o, H5T_INTEGER, 0))
-    rc = fail(err, err_len, "%s: /offsets must be integers, one more than /labels (%lld)",
+    rc = core_err(err, err_len, "%s: /offsets must be integers, one more than /labels (%lld)",
               s->path, (long long)(s->n + 1));
   if (!rc) {
     s->offsets = mem_alloc_or_die((size_t)(s->n + 1) * sizeof(uint64_t), "shard offsets");
     if (read_all(o, H5T_NATIVE_UINT64, s->offsets))
-      rc = fail(err, err_len, "%s: cannot read /offsets (%s)", s->path, core_h5_last_error());
+      rc = core_err(err, err_len, "%s: cannot read /offsets (%s)", s->path, core_h5_last_error());
   }
   H5Dclose(o);
   if (rc) return rc;
   if (s->offsets[0] != 0 || s->offsets[s->n] != s->data_bytes)
-    return fail(err, err_len, "%s: /offsets must run from 0 to the size of /images (%llu)",
+    return core_err(err, err_len, "%s: /offsets must run from 0 to the size of /images (%llu)",
                 s->path, (unsigned long long)s->data_bytes);
   for (int64_t i = 0; i < s->n; i++)
     if (s->offsets[i + 1] < s->offsets[i])
-      return fail(err, err_len, "%s: /offsets decreases at record %lld", s->path, (long long)i);
+      return core_err(err, err_len, "%s: /offsets decreases at record %lld", s->path, (long long)i);
   return 0;
 }
 
 static int check_raw(Shard *s, hid_t f, char *err, size_t err_len) {
   hsize_t dims[4];
   hid_t d = open_dataset(f, "pixels");
-  if (d < 0) return fail(err, err_len, "%s: dataset /pixels is missing", s->path);
+  if (d < 0) return core_err(err, err_len, "%s: dataset /pixels is missing", s->path);
   int rc = 0;
   if (dataset_dims(d, dims) != 4 || (int64_t)dims[0] != s->n || dims[3] != 3 || dims[1] < 1 ||
       dims[2] < 1 || dims[1] > 65535 || dims[2] > 65535)
-    rc = fail(err, err_len, "%s: /pixels must be [N, H, W, 3] with N = %lld", s->path,
+    rc = core_err(err, err_len, "%s: /pixels must be [N, H, W, 3] with N = %lld", s->path,
               (long long)s->n);
   if (!rc) {
     s->raw_h = (int)dims[1];
@@ -224,9 +215,9 @@ static int validate(Shard *s, hid_t f, char *err, size_t err_len) {
   if (s->encoding == SHARD_JPEG ? check_jpeg(s, f, err, err_len) : check_raw(s, f, err, err_len))
     return -1;
   struct stat st;
-  if (fstat(s->fd, &st)) return fail(err, err_len, "%s: %s", s->path, strerror(errno));
+  if (fstat(s->fd, &st)) return core_err(err, err_len, "%s: %s", s->path, strerror(errno));
   if (s->data_offset + s->data_bytes > (uint64_t)st.st_size)
-    return fail(err, err_len, "%s: truncated: the data ends at byte %llu, the file has %llu; "
+    return core_err(err, err_len, "%s: truncated: the data ends at byte %llu, the file has %llu; "
                 "copy or rebuild the shard", s->path,
                 (unsigned long long)(s->data_offset + s->data_bytes),
                 (unsigned long long)st.st_size);
@@ -239,7 +230,7 @@ int shard_open(Shard *s, const char *path, char *err, size_t err_len) {
   s->path = mem_strdup_or_die(path);
   s->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (s->fd < 0) {
-    fail(err, err_len, "%s: %s", path, strerror(errno));
+    core_err(err, err_len, "%s: %s", path, strerror(errno));
     shard_close(s);
     return -1;
   }
@@ -250,7 +241,7 @@ int shard_open(Shard *s, const char *path, char *err, size_t err_len) {
   int rc;
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) {
-    rc = fail(err, err_len, "%s: not a readable HDF5 file (%s); truncated or not a shard: "
+    rc = core_err(err, err_len, "%s: not a readable HDF5 file (%s); truncated or not a shard: "
               "rebuild it with resnet_shards build", path, core_h5_last_error());
   } else {
     rc = validate(s, f, err, err_len);
@@ -316,7 +307,7 @@ int shard_list(const char *spec, const char *split, char ***paths, int *n_paths,
   char pattern[4096];
   if (has_glob_chars(spec)) {
     if (!glob_paths(spec, paths, n_paths)) return 0;
-    return fail(err, err_len, "%s: no shard files match (make them with resnet_shards build "
+    return core_err(err, err_len, "%s: no shard files match (make them with resnet_shards build "
                 "or resnet_shards synth)", spec);
   }
   if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -324,7 +315,7 @@ int shard_list(const char *spec, const char *split, char ***paths, int *n_paths,
     if (!glob_paths(pattern, paths, n_paths)) return 0;
     snprintf(pattern, sizeof pattern, "%s/*.h5", spec);
     if (!glob_paths(pattern, paths, n_paths)) return 0;
-    return fail(err, err_len, "%s: a folder without shard files (*.h5); make them with "
+    return core_err(err, err_len, "%s: a folder without shard files (*.h5); make them with "
                 "resnet_shards build or resnet_shards synth", spec);
   }
   if (stat(spec, &st) == 0) {
@@ -335,7 +326,7 @@ int shard_list(const char *spec, const char *split, char ***paths, int *n_paths,
   }
   snprintf(pattern, sizeof pattern, "%s-*.h5", spec); /* DIR/train -> DIR/train-*.h5 */
   if (!glob_paths(pattern, paths, n_paths)) return 0;
-  return fail(err, err_len, "%s: no such file or folder, and no shards %s (a shard folder, a "
+  return core_err(err, err_len, "%s: no such file or folder, and no shards %s (a shard folder, a "
               "glob, a .h5 file or a shard-name prefix)", spec, pattern);
 }
 
@@ -348,13 +339,13 @@ void shard_free_paths(char **paths, int n_paths) {
 static int check_consistent(const ShardSet *set, const Shard *s, char *err, size_t err_len) {
   const Shard *a = &set->shards[0];
   if (s->encoding != a->encoding)
-    return fail(err, err_len, "%s: encoding differs from %s; one set holds one encoding",
+    return core_err(err, err_len, "%s: encoding differs from %s; one set holds one encoding",
                 s->path, a->path);
   if (s->num_classes != a->num_classes)
-    return fail(err, err_len, "%s: num_classes %d differs from %d in %s", s->path,
+    return core_err(err, err_len, "%s: num_classes %d differs from %d in %s", s->path,
                 s->num_classes, a->num_classes, a->path);
   if (s->encoding == SHARD_RAW && (s->raw_h != a->raw_h || s->raw_w != a->raw_w))
-    return fail(err, err_len, "%s: raw image size %dx%d differs from %dx%d in %s", s->path,
+    return core_err(err, err_len, "%s: raw image size %dx%d differs from %dx%d in %s", s->path,
                 s->raw_w, s->raw_h, a->raw_w, a->raw_h, a->path);
   return 0;
 }

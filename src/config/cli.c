@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "core/check.h"
+
 static const char *const MODE_NAMES[] = {"train", "eval", "predict", "export",
                                          "summary", "bench", "plot", NULL};
 static const char *const DEVICE_NAMES[] = {"auto", "cpu", "cuda", "cpu64", NULL};
@@ -16,16 +18,6 @@ static const char *const BARE_FLAGS[] = {"--print-config", "--help", "--version"
 
 const char *cli_mode_name(int mode) { return MODE_NAMES[mode]; }
 const char *cli_device_name(int device) { return DEVICE_NAMES[device]; }
-
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static int in_list(const char *s, const char *const *list) {
   for (int i = 0; list[i]; i++)
@@ -58,7 +50,7 @@ static const char *nearest_flag(const char *flag) {
 
 static int copy_value(char *dst, const char *flag, const char *value, char *err, size_t err_len) {
   if (strlen(value) >= CFG_STR_MAX)
-    return fail(err, err_len, "%s: value longer than %d characters", flag, CFG_STR_MAX - 1);
+    return core_err(err, err_len, "%s: value longer than %d characters", flag, CFG_STR_MAX - 1);
   strcpy(dst, value);
   return 0;
 }
@@ -74,18 +66,18 @@ static int take_flag(int argc, char **argv, int *i, char *flag, size_t flag_len,
   flag[n] = '\0';
   *value = NULL;
   if (in_list(flag, BARE_FLAGS) >= 0) {
-    if (eq) return fail(err, err_len, "%s takes no value", flag);
+    if (eq) return core_err(err, err_len, "%s takes no value", flag);
     return 0;
   }
   if (in_list(flag, VALUE_FLAGS) < 0) {
     const char *near = nearest_flag(flag);
-    if (near) return fail(err, err_len, "unknown option %s; did you mean %s?", flag, near);
-    return fail(err, err_len, "unknown option %s (see resnet_dist --help)", flag);
+    if (near) return core_err(err, err_len, "unknown option %s; did you mean %s?", flag, near);
+    return core_err(err, err_len, "unknown option %s (see resnet_dist --help)", flag);
   }
   if (eq) {
     *value = eq + 1;
   } else {
-    if (*i + 1 >= argc) return fail(err, err_len, "%s needs a value", flag);
+    if (*i + 1 >= argc) return core_err(err, err_len, "%s needs a value", flag);
     *value = argv[++*i];
   }
   return 0;
@@ -96,7 +88,7 @@ int cli_parse(int argc, char **argv, CliOptions *cli, Config *cfg, char *err, si
   config_defaults(cfg);
   int first = 1;
   if (argc > 1 && !strcmp(argv[1], "plot")) {
-    if (argc != 3) return fail(err, err_len, "usage: resnet_dist plot RUN_DIR");
+    if (argc != 3) return core_err(err, err_len, "usage: resnet_dist plot RUN_DIR");
     cli->mode = MODE_PLOT;
     return copy_value(cli->plot_dir, "plot", argv[2], err, err_len);
   }
@@ -105,7 +97,7 @@ int cli_parse(int argc, char **argv, CliOptions *cli, Config *cfg, char *err, si
     char flag[64];
     const char *value;
     if (argv[i][0] != '-')
-      return fail(err, err_len, "unexpected argument '%s' (options start with --)", argv[i]);
+      return core_err(err, err_len, "unexpected argument '%s' (options start with --)", argv[i]);
     if (take_flag(argc, argv, &i, flag, sizeof flag, &value, err, err_len)) return -1;
     if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) cli->help = 1;
     else if (!strcmp(flag, "--version")) cli->version = 1;
@@ -117,12 +109,12 @@ int cli_parse(int argc, char **argv, CliOptions *cli, Config *cfg, char *err, si
     } else if (!strcmp(flag, "--mode")) {
       int m = in_list(value, MODE_NAMES);
       if (m < 0 || m == MODE_PLOT)
-        return fail(err, err_len, "--mode %s: expected train, eval, predict, export, summary "
+        return core_err(err, err_len, "--mode %s: expected train, eval, predict, export, summary "
                                   "or bench", value);
       cli->mode = m;
     } else if (!strcmp(flag, "--device")) {
       int d = in_list(value, DEVICE_NAMES);
-      if (d < 0) return fail(err, err_len, "--device %s: expected cpu, cuda, auto or cpu64", value);
+      if (d < 0) return core_err(err, err_len, "--device %s: expected cpu, cuda, auto or cpu64", value);
       cli->device = d;
     } else if (!strcmp(flag, "--init-from")) {
       if (copy_value(cli->init_from, flag, value, err, err_len)) return -1;

@@ -17,6 +17,7 @@
 
 #include <ini.h>
 
+#include "core/check.h"
 #include "core/mem.h"
 
 typedef enum { T_INT, T_INT64, T_DOUBLE, T_BOOL, T_STRING, T_ENUM, T_LIST } KeyType;
@@ -218,15 +219,6 @@ static const char *const SECTIONS[] = {"model", "data",       "train", "optim", 
                                        "checkpoint", "log", "bench", NULL};
 
 /* ------------------------------------------------------------------ helpers */
-
-static void err_printf(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void err_printf(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-}
 
 static void *field(Config *cfg, const KeyDef *k) { return (char *)cfg + k->offset; }
 static const void *cfield(const Config *cfg, const KeyDef *k) {
@@ -534,7 +526,7 @@ static void parse_fail(ParseState *st, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  err_printf(st->err, st->err_len, "%s:%d: %s", st->name, st->line, msg);
+  core_err(st->err, st->err_len, "%s:%d: %s", st->name, st->line, msg);
 }
 
 /* Checks a "[section]" header line as soon as it is read. */
@@ -620,13 +612,13 @@ static int run_parse(ParseState *st) {
   int rc = ini_parse_stream(reader, st, handler, st);
   if (st->failed) return -1;
   if (rc > 0) {
-    err_printf(st->err, st->err_len,
+    core_err(st->err, st->err_len,
                "%s:%d: syntax error: expected 'key = value', '[section]' or a comment", st->name,
                rc);
     return -1;
   }
   if (rc < 0) {
-    err_printf(st->err, st->err_len, "%s: could not be parsed (inih error %d)", st->name, rc);
+    core_err(st->err, st->err_len, "%s: could not be parsed (inih error %d)", st->name, rc);
     return -1;
   }
   return 0;
@@ -635,7 +627,7 @@ static int run_parse(ParseState *st) {
 int config_load_file(Config *cfg, const char *path, char *err, size_t err_len) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    err_printf(err, err_len, "cannot open config file '%s': %s", path, strerror(errno));
+    core_err(err, err_len, "cannot open config file '%s': %s", path, strerror(errno));
     return -1;
   }
   ParseState st = {.cfg = cfg, .name = path, .file = f, .err = err, .err_len = err_len};
@@ -654,14 +646,14 @@ int config_set(Config *cfg, const char *assignment, char *err, size_t err_len) {
   const char *eq = strchr(assignment, '=');
   const char *dot = strchr(assignment, '.');
   if (!eq || !dot || dot > eq) {
-    err_printf(err, err_len, "--set %s: expected section.key=value (e.g. --set train.lr=0.1)",
+    core_err(err, err_len, "--set %s: expected section.key=value (e.g. --set train.lr=0.1)",
                assignment);
     return -1;
   }
   char section[64], key[128];
   size_t ns = (size_t)(dot - assignment), nk = (size_t)(eq - dot - 1);
   if (ns >= sizeof section || nk >= sizeof key) {
-    err_printf(err, err_len, "--set %s: key too long", assignment);
+    core_err(err, err_len, "--set %s: key too long", assignment);
     return -1;
   }
   memcpy(section, assignment, ns);
@@ -673,26 +665,26 @@ int config_set(Config *cfg, const char *assignment, char *err, size_t err_len) {
   if (!is_section(section)) {
     const char *near = suggest_section(section);
     if (near)
-      err_printf(err, err_len, "--set %s: unknown section [%s]; did you mean [%s]?", assignment,
+      core_err(err, err_len, "--set %s: unknown section [%s]; did you mean [%s]?", assignment,
                  section, near);
     else
-      err_printf(err, err_len, "--set %s: unknown section [%s]", assignment, section);
+      core_err(err, err_len, "--set %s: unknown section [%s]", assignment, section);
     return -1;
   }
   const KeyDef *k = find_key(section, key);
   if (!k) {
     char near[160];
     if (suggest_key(section, key, near, sizeof near))
-      err_printf(err, err_len, "--set %s: unknown key %s.%s; did you mean %s?", assignment,
+      core_err(err, err_len, "--set %s: unknown key %s.%s; did you mean %s?", assignment,
                  section, key, near);
     else
-      err_printf(err, err_len, "--set %s: unknown key %s.%s (resnet_dist --help lists every key)",
+      core_err(err, err_len, "--set %s: unknown key %s.%s (resnet_dist --help lists every key)",
                  assignment, section, key);
     return -1;
   }
   char why[512];
   if (set_value(cfg, k, eq + 1, why, sizeof why) != 0) {
-    err_printf(err, err_len, "--set %s: %s", assignment, why);
+    core_err(err, err_len, "--set %s: %s", assignment, why);
     return -1;
   }
   return 0;
@@ -700,46 +692,46 @@ int config_set(Config *cfg, const char *assignment, char *err, size_t err_len) {
 
 int config_validate(const Config *c, char *err, size_t err_len) {
   if (c->data.source == SOURCE_SHARDS && !c->data.train[0]) {
-    err_printf(err, err_len, "data.source=shards needs data.train (a shard folder or glob); "
+    core_err(err, err_len, "data.source=shards needs data.train (a shard folder or glob); "
                              "or use data.source=synthetic");
     return -1;
   }
   if (c->data.val_crop > c->data.val_resize) {
-    err_printf(err, err_len, "data.val_crop=%d is larger than data.val_resize=%d",
+    core_err(err, err_len, "data.val_crop=%d is larger than data.val_resize=%d",
                c->data.val_crop, c->data.val_resize);
     return -1;
   }
   if (c->data.crop_scale_min > c->data.crop_scale_max) {
-    err_printf(err, err_len, "data.crop_scale_min=%g is larger than data.crop_scale_max=%g",
+    core_err(err, err_len, "data.crop_scale_min=%g is larger than data.crop_scale_max=%g",
                c->data.crop_scale_min, c->data.crop_scale_max);
     return -1;
   }
   if (c->data.crop_ratio_min > c->data.crop_ratio_max) {
-    err_printf(err, err_len, "data.crop_ratio_min=%g is larger than data.crop_ratio_max=%g",
+    core_err(err, err_len, "data.crop_ratio_min=%g is larger than data.crop_ratio_max=%g",
                c->data.crop_ratio_min, c->data.crop_ratio_max);
     return -1;
   }
   for (int i = 1; i < c->optim.milestones.n; i++)
     if (c->optim.milestones.v[i] <= c->optim.milestones.v[i - 1]) {
-      err_printf(err, err_len, "optim.milestones must increase (%g follows %g)",
+      core_err(err, err_len, "optim.milestones must increase (%g follows %g)",
                  c->optim.milestones.v[i], c->optim.milestones.v[i - 1]);
       return -1;
     }
   if (c->optim.schedule == SCHED_MULTISTEP && c->optim.milestones.n == 0) {
-    err_printf(err, err_len, "optim.schedule=multistep needs optim.milestones (e.g. 30,60,80)");
+    core_err(err, err_len, "optim.schedule=multistep needs optim.milestones (e.g. 30,60,80)");
     return -1;
   }
   if (c->optim.warmup_epochs >= c->train.epochs && c->train.max_steps == 0) {
-    err_printf(err, err_len, "optim.warmup_epochs=%g is not shorter than train.epochs=%d",
+    core_err(err, err_len, "optim.warmup_epochs=%g is not shorter than train.epochs=%d",
                c->optim.warmup_epochs, c->train.epochs);
     return -1;
   }
   if (c->optim.name == OPTIM_LARS) {
-    err_printf(err, err_len, "optim.name=lars is not implemented yet; use optim.name=sgd");
+    core_err(err, err_len, "optim.name=lars is not implemented yet; use optim.name=sgd");
     return -1;
   }
   if (c->log.every_steps < 1) {
-    err_printf(err, err_len, "log.every_steps must be at least 1");
+    core_err(err, err_len, "log.every_steps must be at least 1");
     return -1;
   }
   return 0;

@@ -46,3 +46,13 @@ noreturn void core_user_error(const char *fmt, ...) {
   log_error("%s", msg);
   core_exit_job(RD_EXIT_USAGE);
 }
+
+int core_err(char *err, size_t err_len, const char *fmt, ...) {
+  if (err && err_len) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}

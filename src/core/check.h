@@ -13,6 +13,7 @@
 #ifndef RD_CORE_CHECK_H
 #define RD_CORE_CHECK_H
 
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 /* Exit statuses the programs use. */
@@ -33,6 +34,11 @@ noreturn void core_fatal(const char *file, int line, const char *fmt, ...)
 
 /* One line "error: ..." (rank-prefixed when world > 1) and exit 2. */
 noreturn void core_user_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Formats a one-line message into err (when err and err_len are non-zero) and
+ * returns -1, so a function that reports problems through an error buffer can
+ * `return core_err(err, err_len, "...", ...);`. */
+int core_err(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Runs the abort hook (if any) and exits with `code`; no message. */
 noreturn void core_exit_job(int code);

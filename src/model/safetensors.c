@@ -15,16 +15,8 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
+#include "core/check.h"
 #include "core/mem.h"
-
-static int fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t err_len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static size_t dtype_bytes(StDtype d) { return d == ST_F32 ? 4 : 8; }
 static const char *dtype_name(StDtype d) {
@@ -80,7 +72,7 @@ int st_write(const char *path, const StTensor *t, int n, char *err, size_t err_l
   mem_free(h.s);
   if (!ok) {
     atomic_file_abort(&af);
-    return fail(err, err_len, "cannot write '%s': %s", path, strerror(errno));
+    return core_err(err, err_len, "cannot write '%s': %s", path, strerror(errno));
   }
   return atomic_file_commit(&af, err, err_len);
 }
@@ -104,7 +96,7 @@ static int expect(Json *j, char c) {
     j->i++;
     return 0;
   }
-  return fail(j->err, j->err_len, "header byte %zu: expected '%c'", j->i, c);
+  return core_err(j->err, j->err_len, "header byte %zu: expected '%c'", j->i, c);
 }
 
 static int peek(Json *j, char c) {
@@ -136,7 +128,7 @@ static int parse_int(Json *j, int64_t *v) {
   char *end;
   errno = 0;
   long long x = strtoll(j->s + j->i, &end, 10);
-  if (end == j->s + j->i || errno) return fail(j->err, j->err_len, "header byte %zu: expected an integer", j->i);
+  if (end == j->s + j->i || errno) return core_err(j->err, j->err_len, "header byte %zu: expected an integer", j->i);
   j->i = (size_t)(end - j->s);
   *v = x;
   return 0;
@@ -147,7 +139,7 @@ static int parse_int_array(Json *j, int64_t *v, int max, int *count) {
   *count = 0;
   if (peek(j, ']')) return expect(j, ']');
   do {
-    if (*count == max) return fail(j->err, j->err_len, "header byte %zu: too many dimensions", j->i);
+    if (*count == max) return core_err(j->err, j->err_len, "header byte %zu: too many dimensions", j->i);
     if (parse_int(j, &v[(*count)++])) return -1;
   } while (peek(j, ',') && !expect(j, ','));
   return expect(j, ']');
@@ -156,7 +148,7 @@ static int parse_int_array(Json *j, int64_t *v, int max, int *count) {
 /* Skips any JSON value (for __metadata__ and unknown fields). */
 static int skip_value(Json *j) {
   ws(j);
-  if (j->i >= j->n) return fail(j->err, j->err_len, "header ends early");
+  if (j->i >= j->n) return core_err(j->err, j->err_len, "header ends early");
   char c = j->s[j->i];
   if (c == '"') {
     char tmp[4096];
@@ -191,7 +183,7 @@ static int parse_tensor(Json *j, StTensor *t, int64_t range[2]) {
       if (!strcmp(d, "F32")) t->dtype = ST_F32;
       else if (!strcmp(d, "I64")) t->dtype = ST_I64;
       else if (!strcmp(d, "F64")) t->dtype = ST_F64;
-      else return fail(j->err, j->err_len, "tensor %s has dtype %s; only F32, F64 and I64 are supported", t->name, d);
+      else return core_err(j->err, j->err_len, "tensor %s has dtype %s; only F32, F64 and I64 are supported", t->name, d);
       have_dtype = 1;
     } else if (!strcmp(key, "shape")) {
       if (parse_int_array(j, t->shape, 4, &t->ndim)) return -1;
@@ -199,27 +191,27 @@ static int parse_tensor(Json *j, StTensor *t, int64_t range[2]) {
     } else if (!strcmp(key, "data_offsets")) {
       int cnt;
       if (parse_int_array(j, range, 2, &cnt)) return -1;
-      if (cnt != 2) return fail(j->err, j->err_len, "tensor %s: data_offsets needs 2 numbers", t->name);
+      if (cnt != 2) return core_err(j->err, j->err_len, "tensor %s: data_offsets needs 2 numbers", t->name);
       have_offsets = 1;
     } else if (skip_value(j)) {
       return -1;
     }
   } while (peek(j, ',') && !expect(j, ','));
   if (!have_dtype || !have_shape || !have_offsets)
-    return fail(j->err, j->err_len, "tensor %s lacks dtype, shape or data_offsets", t->name);
+    return core_err(j->err, j->err_len, "tensor %s lacks dtype, shape or data_offsets", t->name);
   return expect(j, '}');
 }
 
 int st_read(const char *path, StFile *f, char *err, size_t err_len) {
   memset(f, 0, sizeof *f);
   FILE *fp = fopen(path, "rb");
-  if (!fp) return fail(err, err_len, "cannot open '%s': %s", path, strerror(errno));
+  if (!fp) return core_err(err, err_len, "cannot open '%s': %s", path, strerror(errno));
   struct stat stt;
   uint64_t hlen = 0;
   if (fstat(fileno(fp), &stt) || fread(&hlen, 8, 1, fp) != 1 || hlen > (uint64_t)stt.st_size - 8 ||
       hlen > (100u << 20)) {
     fclose(fp);
-    return fail(err, err_len, "'%s' is not a safetensors file (bad header length)", path);
+    return core_err(err, err_len, "'%s' is not a safetensors file (bad header length)", path);
   }
   size_t data_len = (size_t)stt.st_size - 8 - hlen;
   char *hdr = mem_alloc_or_die(hlen + 1, "safetensors header");
@@ -229,7 +221,7 @@ int st_read(const char *path, StFile *f, char *err, size_t err_len) {
   if (rc) {
     mem_free(hdr);
     st_free(f);
-    return fail(err, err_len, "'%s': read error", path);
+    return core_err(err, err_len, "'%s': read error", path);
   }
   hdr[hlen] = '\0';
   char jerr[256] = "";
@@ -258,7 +250,7 @@ int st_read(const char *path, StFile *f, char *err, size_t err_len) {
       t->n_elems = n_elems;
       if (range[0] < 0 || range[1] < range[0] || (size_t)range[1] > data_len ||
           (size_t)(range[1] - range[0]) != n_elems * dtype_bytes(t->dtype)) {
-        rc = fail(jerr, sizeof jerr, "tensor %s: data_offsets [%" PRId64 ", %" PRId64
+        rc = core_err(jerr, sizeof jerr, "tensor %s: data_offsets [%" PRId64 ", %" PRId64
                   "] do not fit its shape or the file", t->name, range[0], range[1]);
         break;
       }
@@ -269,7 +261,7 @@ int st_read(const char *path, StFile *f, char *err, size_t err_len) {
   mem_free(hdr);
   if (rc) {
     st_free(f);
-    return fail(err, err_len, "'%s': bad safetensors header: %s", path, jerr);
+    return core_err(err, err_len, "'%s': bad safetensors header: %s", path, jerr);
   }
   return 0;
 }

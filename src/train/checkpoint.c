@@ -25,6 +25,7 @@
 
 #include <hdf5.h>
 
+#include "core/check.h"
 #include "core/check_h5.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -35,16 +36,6 @@ static const char *const TMP_SUFFIX = ".h5.tmp";
 enum { PATH_BYTES = 4096, MAX_LISTED = 100000 };
 
 /* ------------------------------------------------------------- helpers */
-
-static void err_set(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void err_set(char *err, size_t err_len, const char *fmt, ...) {
-  if (!err || !err_len) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_len, fmt, ap);
-  va_end(ap);
-}
 
 /* Silences HDF5's automatic error printing for the duration of a call. */
 typedef struct {
@@ -125,11 +116,11 @@ static int64_t parse_ckpt_name(const char *name) {
 static int mkdir_p(const char *dir, char *err, size_t err_len) {
   char path[PATH_BYTES];
   if (!dir[0]) {
-    err_set(err, err_len, "checkpoint directory is empty; set checkpoint.dir");
+    core_err(err, err_len, "checkpoint directory is empty; set checkpoint.dir");
     return -1;
   }
   if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-    err_set(err, err_len, "checkpoint directory name too long: '%s'", dir);
+    core_err(err, err_len, "checkpoint directory name too long: '%s'", dir);
     return -1;
   }
   for (char *p = path + 1;; p++) {
@@ -137,13 +128,13 @@ static int mkdir_p(const char *dir, char *err, size_t err_len) {
     char saved = *p;
     *p = '\0';
     if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-      err_set(err, err_len, "cannot create checkpoint directory '%s': %s", path,
+      core_err(err, err_len, "cannot create checkpoint directory '%s': %s", path,
               strerror(errno));
       return -1;
     }
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      err_set(err, err_len, "checkpoint directory '%s': '%s' is not a directory", dir, path);
+      core_err(err, err_len, "checkpoint directory '%s': '%s' is not a directory", dir, path);
       return -1;
     }
     *p = saved;
@@ -154,7 +145,7 @@ static int mkdir_p(const char *dir, char *err, size_t err_len) {
 static int fsync_path(const char *path, int flags, char *err, size_t err_len) {
   int fd = open(path, flags);
   if (fd < 0 || fsync(fd) != 0) {
-    err_set(err, err_len, "cannot fsync '%s': %s", path, strerror(errno));
+    core_err(err, err_len, "cannot fsync '%s': %s", path, strerror(errno));
     if (fd >= 0) close(fd);
     return -1;
   }
@@ -179,7 +170,7 @@ static int list_checkpoints(const char *dir, Listed **out, char *err, size_t err
   DIR *d = opendir(dir);
   if (!d) {
     if (errno == ENOENT) return 0;
-    err_set(err, err_len, "cannot read checkpoint directory '%s': %s", dir, strerror(errno));
+    core_err(err, err_len, "cannot read checkpoint directory '%s': %s", dir, strerror(errno));
     return -1;
   }
   int n = 0, cap = 0;
@@ -295,7 +286,7 @@ static int write_tensor(hid_t group, const CkptTensor *t, uint64_t checksum) {
 /* Programming errors in the state are reported like file errors. */
 static int validate_state(const CkptState *s, char *err, size_t err_len) {
   if (s->n_tensors < 0 || (s->n_tensors && !s->tensors)) {
-    err_set(err, err_len, "checkpoint state has %d tensors and no tensor table", s->n_tensors);
+    core_err(err, err_len, "checkpoint state has %d tensors and no tensor table", s->n_tensors);
     return -1;
   }
   for (int i = 0; i < s->n_tensors; i++) {
@@ -309,7 +300,7 @@ static int validate_state(const CkptState *s, char *err, size_t err_len) {
     else if (n != t->n_elems) why = "n_elems differs from the product of its shape";
     else if (n && !t->data) why = "no data";
     if (why) {
-      err_set(err, err_len, "checkpoint tensor %d '%s': %s", i, t->name, why);
+      core_err(err, err_len, "checkpoint tensor %d '%s': %s", i, t->name, why);
       return -1;
     }
   }
@@ -325,7 +316,7 @@ static int write_file(const char *path, const CkptState *s, char *err, size_t er
   hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (file < 0) {
-    err_set(err, err_len, "cannot create '%s': %s", path, core_h5_last_error());
+    core_err(err, err_len, "cannot create '%s': %s", path, core_h5_last_error());
     mem_free(sums);
     return -1;
   }
@@ -357,14 +348,14 @@ static int write_file(const char *path, const CkptState *s, char *err, size_t er
   H5Pclose(gcpl);
   ok = ok && group >= 0;
   for (int i = 0; ok && i < s->n_tensors; i++) ok = write_tensor(group, &s->tensors[i], sums[i]) == 0;
-  if (!ok) err_set(err, err_len, "cannot write '%s': %s", path, core_h5_last_error());
+  if (!ok) core_err(err, err_len, "cannot write '%s': %s", path, core_h5_last_error());
   if (group >= 0) H5Gclose(group);
   if (ok && H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) {
-    err_set(err, err_len, "cannot flush '%s': %s", path, core_h5_last_error());
+    core_err(err, err_len, "cannot flush '%s': %s", path, core_h5_last_error());
     ok = 0;
   }
   if (H5Fclose(file) < 0 && ok) {
-    err_set(err, err_len, "cannot close '%s': %s", path, core_h5_last_error());
+    core_err(err, err_len, "cannot close '%s': %s", path, core_h5_last_error());
     ok = 0;
   }
   mem_free(sums);
@@ -383,7 +374,7 @@ int ckpt_write(const char *dir, const CkptState *s, int keep, char *path_out, si
   h5_restore(q);
   if (rc == 0) rc = fsync_path(tmp, O_RDONLY, err, err_len);
   if (rc == 0 && rename(tmp, final_path) != 0) {
-    err_set(err, err_len, "cannot rename '%s' to '%s': %s", tmp, final_path, strerror(errno));
+    core_err(err, err_len, "cannot rename '%s' to '%s': %s", tmp, final_path, strerror(errno));
     rc = -1;
   }
   if (rc != 0) {
@@ -602,7 +593,7 @@ int ckpt_read(const char *path, CkptLoaded *out, char *err, size_t err_len) {
   h5_restore(q);
   if (rc != 0) {
     ckpt_free(out);
-    err_set(err, err_len, "checkpoint %s: %s", path, why);
+    core_err(err, err_len, "checkpoint %s: %s", path, why);
   }
   return rc;
 }
@@ -641,7 +632,7 @@ int ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char *err
   }
   mem_free(v);
   if (found >= 0) return 0;
-  err_set(err, err_len,
+  core_err(err, err_len,
           "none of the %d checkpoint(s) in '%s' is usable (newest: %s); set "
           "checkpoint.resume=never to start over or point it at a good file",
           n, dir, newest_why);
@@ -650,7 +641,7 @@ int ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char *err
 
 int ckpt_check_writable(const char *dir, char *err, size_t err_len) {
   if (!dir || !dir[0]) {
-    err_set(err, err_len, "checkpoint.dir is empty; set it to a writable folder");
+    core_err(err, err_len, "checkpoint.dir is empty; set it to a writable folder");
     return -1;
   }
   if (mkdir_p(dir, err, err_len) != 0) return -1;
@@ -658,7 +649,7 @@ int ckpt_check_writable(const char *dir, char *err, size_t err_len) {
   snprintf(probe, sizeof probe, "%s/.ckpt-write-test-%ld", dir, (long)getpid());
   int fd = open(probe, O_CREAT | O_EXCL | O_WRONLY, 0600);
   if (fd < 0) {
-    err_set(err, err_len, "checkpoint.dir '%s' is not writable: %s", dir, strerror(errno));
+    core_err(err, err_len, "checkpoint.dir '%s' is not writable: %s", dir, strerror(errno));
     return -1;
   }
   int ok = write(fd, "x", 1) == 1;
@@ -666,7 +657,7 @@ int ckpt_check_writable(const char *dir, char *err, size_t err_len) {
   close(fd);
   unlink(probe);
   if (!ok) {
-    err_set(err, err_len, "checkpoint.dir '%s' is not writable: %s", dir, strerror(saved));
+    core_err(err, err_len, "checkpoint.dir '%s' is not writable: %s", dir, strerror(saved));
     return -1;
   }
   return 0;
