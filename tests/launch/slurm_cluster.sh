@@ -167,6 +167,17 @@ EOF
   t_log "slurm cluster up: $(slurmctld -V), ports $port/$dport, $cpus CPUs, conf $SLURM_CONF"
 }
 
+# The common start of a Slurm test: skip (77) when it cannot run here, need the
+# trainer, make the scratch folder $T and start the cluster in it.
+slurm_test_setup() {
+  local why
+  why=$(slurm_cluster_skip_reason)
+  [ -z "$why" ] || t_skip "$why"
+  t_need_trainer
+  t_scratch
+  slurm_cluster_start "$T/slurm"
+}
+
 slurm_submit() { sbatch --parsable "$@"; }
 
 slurm_job_field() {

@@ -14,11 +14,7 @@
 # are missing.
 source "$(dirname "$0")/harness.sh"
 source "$(dirname "$0")/slurm_cluster.sh"
-why=$(slurm_cluster_skip_reason)
-[ -z "$why" ] || t_skip "$why"
-t_need_trainer
-t_scratch
-slurm_cluster_start "$T/slurm"
+slurm_test_setup
 
 # expect_fast_failure NAME NEEDLE [VAR=VALUE...] -- ARGS...
 expect_fast_failure() {

@@ -15,11 +15,7 @@
 # Skips (77) when not root or slurm-wlm / munge are missing.
 source "$(dirname "$0")/harness.sh"
 source "$(dirname "$0")/slurm_cluster.sh"
-why=$(slurm_cluster_skip_reason)
-[ -z "$why" ] || t_skip "$why"
-t_need_trainer
-t_scratch
-slurm_cluster_start "$T/slurm"
+slurm_test_setup
 
 # 2 epochs x 4 steps (2 ranks x 16 images), a log line every step
 SHORT=(--set data.synthetic_train=128 --set data.synthetic_val=32 --set train.epochs=2
