@@ -155,7 +155,8 @@ static void setup_backend(Run *r) {
     r->be = backend_cpu64_create(threads);
     return;
   }
-  if (r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
+  int trains = r->cli.mode == MODE_TRAIN || r->cli.mode == MODE_BENCH;
+  if (trains && r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
     log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
              config_precision_name(r->cfg.train.precision));
   r->be = backend_cpu_create(threads);
