@@ -155,10 +155,6 @@ static void setup_backend(Run *r) {
     r->be = backend_cpu64_create(threads);
     return;
   }
-  int trains = r->cli.mode == MODE_TRAIN || r->cli.mode == MODE_BENCH;
-  if (trains && r->cfg.train.precision != PREC_FP32 && r->cfg.train.precision != PREC_FP32_STRICT)
-    log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
-             config_precision_name(r->cfg.train.precision));
   r->be = backend_cpu_create(threads);
 }
 
@@ -296,6 +292,12 @@ void run_setup(Run *r, const Config *cfg, const CliOptions *cli, Dist *dist, int
   r->hooks.bn_ctx = r->sync_bn;
   r->hooks.grads_ready = r->grad_sync ? grad_sync_ready_hook : NULL;
   r->hooks.grad_ctx = r->grad_sync;
+  /* after every check: a user error stays the only line */
+  int trains = cli->mode == MODE_TRAIN || cli->mode == MODE_BENCH;
+  int asked = cfg->train.precision;
+  if (trains && r->be->kind != BACKEND_CUDA && asked != PREC_FP32 && asked != PREC_FP32_STRICT)
+    log_info("note: the CPU backend computes in fp32 (train.precision=%s applies to GPUs)",
+             config_precision_name(asked));
 }
 
 void run_teardown(Run *r) {
