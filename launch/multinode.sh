@@ -71,7 +71,7 @@ done
 
 # Hosts and their slots= values ("" where a line has none), in file order.
 hosts=() slots=()
-while read -r name rest; do
+while read -r name rest || [ -n "$name" ]; do
   [ -n "$name" ] || continue
   hosts+=("$name")
   s=$(grep -o 'slots=[0-9]*' <<<"$rest" | cut -d= -f2 || true)

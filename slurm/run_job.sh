@@ -67,6 +67,31 @@ say "job ${SLURM_JOB_ID} (${SLURM_JOB_NAME:-}, restarts ${SLURM_RESTART_COUNT:-0
   "${SLURM_NTASKS:-1} task(s) on ${SLURM_JOB_NUM_NODES:-1} node(s) [${SLURM_JOB_NODELIST:-}]," \
   "run dir $run_dir"
 
+# Stop requests (Slurm's --signal=USR1@T, scancel --signal, preemption's
+# SIGTERM) are caught from the start.  They reach the ranks as SIGUSR1 whatever
+# arrived: srun answers SIGTERM by killing its tasks and mpirun by aborting the
+# job, which would lose the checkpoint, while both pass SIGUSR1 through (and
+# resnet_dist treats USR1 and TERM alike: checkpoint, exit 124).
+child="" signalled=0 pending=""
+forward() {
+  signalled=1 pending=$1
+  say "got SIG$1; asking the ranks to stop at the next step (SIGUSR1)"
+  [ -n "$child" ] && kill -s USR1 "$child" 2>/dev/null
+}
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+
+requeue() {
+  if scontrol requeue "$SLURM_JOB_ID"; then
+    say "requeued: the next start resumes from the checkpoint in $run_dir"
+    exit 0
+  fi
+  say "scontrol requeue failed; Slurm may be requeueing the job itself (preemption with" \
+      "PreemptMode=REQUEUE): check 'scontrol show job $SLURM_JOB_ID'.  Only if it is not" \
+      "requeued, resubmit with RD_RUN_DIR=$run_dir to resume (never while it still runs)"
+  exit 124
+}
+
 # 1. Check, as a single process: the batch shell's SLURM_PROCID / SLURM_NTASKS
 # would otherwise look like an srun launch to resnet_dist.
 say "checking: ${prog[*]} --dry-run"
@@ -76,15 +101,23 @@ if [ $rc != 0 ]; then
   say "the check failed (exit status $rc): fix the configuration or data above; no rank was started"
   exit $rc
 fi
+if [ -n "$pending" ]; then
+  say "stop requested (SIG$pending) before the ranks started; requeueing job $SLURM_JOB_ID"
+  requeue
+fi
 
 # 2. Launch.
 launcher=${RD_LAUNCHER:-}
 if [ -z "$launcher" ]; then
-  if srun --mpi=list 2>&1 | grep -qw pmix; then launcher=srun; else launcher=mpirun; fi
+  # (no pipe into grep -q: under pipefail an early grep exit would SIGPIPE srun)
+  mpis=$(srun --mpi=list 2>&1 || true)
+  if [[ $mpis =~ (^|[^[:alnum:]_])pmix([^[:alnum:]_]|$) ]]; then launcher=srun; else launcher=mpirun; fi
 fi
 read -r -a extra <<<"${RD_LAUNCH_ARGS:-}"
 case $launcher in
-  srun) launch=(srun --mpi=pmix "${extra[@]}") ;;
+  # --kill-on-bad-exit=0: the first rank to exit 124 must not kill the others
+  # (a cluster's KillOnBadExit=1 default would turn the requeue into a failure)
+  srun) launch=(srun --mpi=pmix --kill-on-bad-exit=0 "${extra[@]}") ;;
   mpirun)
     launch=(mpirun --bind-to none)
     [ "$(id -u)" = 0 ] && launch+=(--allow-run-as-root)
@@ -93,17 +126,11 @@ case $launcher in
   *) die "RD_LAUNCHER=$launcher: expected srun or mpirun" ;;
 esac
 
-child="" signalled=0
-forward() {
-  signalled=1
-  say "got SIG$1; passing it to the ranks"
-  [ -n "$child" ] && kill -s "$1" "$child" 2>/dev/null
-}
-trap 'forward USR1' USR1
-trap 'forward TERM' TERM
 say "launching: ${launch[*]} ${prog[*]}"
 "${launch[@]}" "${prog[@]}" &
 child=$!
+# a signal that came between the fork and `child=$!` found no child to tell
+[ -n "$pending" ] && kill -s USR1 "$child" 2>/dev/null
 # A trapped signal makes `wait` return early (status > 128): keep waiting
 # until the launcher itself has ended, and report its own exit status.
 while :; do
@@ -124,11 +151,6 @@ case $rc in
   0) say "finished"; exit 0 ;;
   124)
     say "the ranks stopped after a checkpoint (exit status 124); requeueing job $SLURM_JOB_ID"
-    if scontrol requeue "$SLURM_JOB_ID"; then
-      say "requeued: the next start resumes from the checkpoint in $run_dir"
-      exit 0
-    fi
-    say "could not requeue; resubmit with RD_RUN_DIR=$run_dir to resume"
-    exit 124 ;;
+    requeue ;;
   *) say "the ranks failed (exit status $rc)"; exit $rc ;;
 esac

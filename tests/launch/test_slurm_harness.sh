@@ -64,18 +64,20 @@ t_check "the second start resumed from the checkpoint" out_has "$id" "stand-in: 
 t_check "the run finished all 40 steps on 2 ranks" grep -qx "steps 40 ranks 2" "$T/run_rq/final"
 
 # --- 3b. the same with RD_LAUNCHER=mpirun: no job step holds the ranks, so
-# the signal goes to the batch shell (scancel --batch, as --signal=B:USR1@T
-# would), which passes it to mpirun, which passes it to the ranks
+# the signal goes to the batch shell (scancel --batch).  It is SIGTERM here,
+# as preemption sends: the shell must turn it into SIGUSR1 for mpirun (which
+# would abort the whole job on SIGTERM, losing the checkpoint) and mpirun
+# passes SIGUSR1 to the ranks
 id=$(RD_LAUNCHER=mpirun submit_smoke --set train.max_steps=40 --set "log.dir=$T/run_mpirun") ||
   t_fail "sbatch refused cpu_smoke.sbatch"
 t_wait_until 60 "step 3 in the job output" out_has "$id" "stand-in: step 3/" ||
   t_fail "the mpirun job did not reach step 3 (state $(slurm_job_field "$id" JobState))"
-scancel --batch --signal=USR1 "$id"
+scancel --batch --signal=TERM "$id"
 t_check "mpirun job requeued" t_wait_until 60 "job $id requeued" slurm_requeued "$id"
 st=$(slurm_wait_end "$id" 120)
 t_show "$T/cpu_smoke-$id.out"
 t_check "mpirun job COMPLETED after its requeue (got $st)" [ "$st" = COMPLETED ]
-t_check "the batch shell passed the signal on" out_has "$id" "got SIGUSR1; passing it to the ranks"
+t_check "the batch shell passed SIGTERM on as SIGUSR1" out_has "$id" "got SIGTERM; asking the ranks to stop at the next step (SIGUSR1)"
 t_check "mpirun job resumed and finished all 40 steps" grep -qx "steps 40 ranks 2" "$T/run_mpirun/final"
 
 # --- 4. bad input fails fast
