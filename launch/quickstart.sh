@@ -19,6 +19,11 @@ if [ ! -f datasets/quickstart/val-00000-of-00001.h5 ]; then
   build/data/resnet_shards synth --output datasets/quickstart --classes 10 --train 2560 \
     --val 512 --min-side 36 --max-side 64 --seed 1 --overwrite
 fi
+# every quickstart is a fresh run (its config has checkpoint.resume=never)
+if [ -d runs/quickstart ]; then
+  echo "quickstart: starting fresh (removing the previous runs/quickstart)"
+  rm -rf runs/quickstart
+fi
 build/src/resnet_dist --config configs/quickstart.ini "$@"
 if build/src/resnet_dist plot runs/quickstart >/dev/null 2>&1; then
   echo "plots: runs/quickstart/plots/"

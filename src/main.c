@@ -75,6 +75,11 @@ int main(int argc, char **argv) {
   static Run run;
   run_setup(&run, &cfg, &cli, dist, needs_of(&cli, &cfg));
   int rc;
+  int one_process = cli.mode == MODE_EXPORT || cli.mode == MODE_PREDICT;
+  if (!cli.dry_run && one_process && dist->world > 1)
+    run_user_error(&run, "--mode %s runs in one process: start it without mpirun / srun",
+                   cli_mode_name(cli.mode));
+  if (!cli.dry_run && (one_process || cli.mode == MODE_EVAL)) train_load_weights(&run);
   if (cli.dry_run) {
     rc = dry_run(&run);
   } else {

@@ -726,6 +726,10 @@ int config_validate(const Config *c, char *err, size_t err_len) {
                c->optim.warmup_epochs, c->train.epochs);
     return -1;
   }
+  if (c->train.cuda_graph) {
+    core_err(err, err_len, "train.cuda_graph=true is not implemented yet; set it to false");
+    return -1;
+  }
   if (c->optim.name == OPTIM_LARS) {
     core_err(err, err_len, "optim.name=lars is not implemented yet; use optim.name=sgd");
     return -1;
@@ -829,6 +833,36 @@ int config_first_difference(const char *a, const char *b, char *out, size_t out_
       return 1;
     }
   }
+}
+
+int config_list_differences(const char *a, const char *b, const char *const *ignore, char *out,
+                            size_t out_len) {
+  char sa[64] = "", sb[64] = "", la[CFG_STR_MAX + 256], lb[CFG_STR_MAX + 256];
+  size_t used = 0;
+  int count = 0;
+  out[0] = '\0';
+  while ((a = next_key_line(a, sa, la, sizeof la)) != NULL &&
+         (b = next_key_line(b, sb, lb, sizeof lb)) != NULL) {
+    if (!strcmp(sa, sb) && !strcmp(la, lb)) continue;
+    const char *ea = strstr(la, " = "), *eb = strstr(lb, " = ");
+    if (!ea || !eb) continue;
+    char key[160];
+    snprintf(key, sizeof key, "%s.%.*s", sa, (int)(ea - la), la);
+    int skip = 0;
+    for (int i = 0; ignore && ignore[i] && !skip; i++) skip = !strcmp(key, ignore[i]);
+    if (skip) continue;
+    count++;
+    char item[CFG_STR_MAX * 2 + 200];
+    snprintf(item, sizeof item, "%s%s (%s -> %s)", used ? ", " : "", key, ea + 3, eb + 3);
+    if (used + strlen(item) + 5 < out_len) {
+      memcpy(out + used, item, strlen(item) + 1);
+      used += strlen(item);
+    } else if (used + 5 < out_len && strcmp(out + used - 3, "...")) {
+      memcpy(out + used, ", ...", 6);
+      used += 5;
+    }
+  }
+  return count;
 }
 
 const char *config_arch_name(int arch) { return ARCH_NAMES[arch]; }

@@ -165,6 +165,13 @@ uint64_t config_hash(const Config *cfg);
  * config_to_string), written as "section.key" into out; 0 if none differs. */
 int config_first_difference(const char *ini_a, const char *ini_b, char *out, size_t out_len);
 
+/* Every key whose value differs between two INI texts made by
+ * config_to_string, as "section.key (value in a -> value in b), ..." into out
+ * (truncated with "..."), skipping the "section.key" names in ignore
+ * (NULL-terminated list, may be NULL).  Returns how many keys differ. */
+int config_list_differences(const char *ini_a, const char *ini_b, const char *const *ignore,
+                            char *out, size_t out_len);
+
 /* Names of enum values, for messages and summaries. */
 const char *config_arch_name(int arch);
 const char *config_precision_name(int precision);

@@ -82,8 +82,8 @@ static size_t dtype_bytes(int dtype) { return dtype == CKPT_I64 ? 8 : 4; }
 /* Checksum of everything but the tensor data (which has its own). */
 static uint64_t state_checksum(const CkptState *s, const uint64_t *tensor_sums) {
   uint64_t h = 0xcbf29ce484222325ull;
-  int64_t ints[7] = {s->epoch, s->step_in_epoch, s->global_step, s->samples_seen,
-                     s->seed,  s->world_size,    s->global_batch};
+  int64_t ints[8] = {s->epoch, s->step_in_epoch, s->global_step,  s->samples_seen,
+                     s->seed,  s->world_size,    s->global_batch, s->loss_scale_growth};
   h = fnv_update(h, ints, sizeof ints);
   h = fnv_update(h, &s->loss_scale, sizeof s->loss_scale);
   const char *cfg = s->config_text ? s->config_text : "";
@@ -212,15 +212,31 @@ static void remove_stale_temps(const char *dir) {
   closedir(d);
 }
 
-static void prune(const char *dir, int keep) {
+/* Keeps the newest `keep` checkpoints with a step <= written_step (the file
+ * just written is one of them); files with larger steps are not ours to
+ * judge and stay. */
+static void prune(const char *dir, int keep, int64_t written_step) {
   Listed *v;
   int n = list_checkpoints(dir, &v, NULL, 0);
-  for (int i = keep; i < n; i++) {
+  int kept = 0;
+  for (int i = 0; i < n; i++) {
+    if (v[i].step > written_step || kept++ < keep) continue;
     char path[PATH_BYTES];
     snprintf(path, sizeof path, "%s/%s", dir, v[i].name);
     if (unlink(path) != 0) log_warn("cannot remove old checkpoint %s: %s", path, strerror(errno));
   }
   mem_free(v);
+}
+
+int ckpt_newest(const char *dir, char *name_out, size_t name_len, int64_t *step) {
+  Listed *v;
+  int n = list_checkpoints(dir, &v, NULL, 0);
+  if (n > 0) {
+    snprintf(name_out, name_len, "%s", v[0].name);
+    *step = v[0].step;
+  }
+  mem_free(v);
+  return n;
 }
 
 /* ---------------------------------------------------------------- write */
@@ -338,6 +354,8 @@ static int write_file(const char *path, const CkptState *s, char *err, size_t er
                       &s->global_batch) == 0 &&
            attr_write(file, "loss_scale", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                       &s->loss_scale) == 0 &&
+           attr_write(file, "loss_scale_growth", H5T_STD_I64LE, H5T_NATIVE_INT64,
+                      &s->loss_scale_growth) == 0 &&
            attr_write(file, "n_tensors", H5T_STD_I64LE, H5T_NATIVE_INT64, &n_tensors) == 0 &&
            attr_write(file, "state_checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64,
                       &state_sum) == 0 &&
@@ -382,7 +400,7 @@ int ckpt_write(const char *dir, const CkptState *s, int keep, char *path_out, si
     return -1;
   }
   if (fsync_path(dir, O_RDONLY | O_DIRECTORY, err, err_len) != 0) return -1;
-  if (keep > 0) prune(dir, keep);
+  if (keep > 0) prune(dir, keep, s->global_step);
   if (path_out && path_len) snprintf(path_out, path_len, "%s", final_path);
   return 0;
 }
@@ -524,6 +542,7 @@ static int read_header(hid_t file, CkptState *s, int64_t *n_tensors, uint64_t *s
            attr_read(file, "world_size", H5T_NATIVE_INT, &s->world_size) == 0 &&
            attr_read(file, "global_batch", H5T_NATIVE_INT64, &s->global_batch) == 0 &&
            attr_read(file, "loss_scale", H5T_NATIVE_DOUBLE, &s->loss_scale) == 0 &&
+           attr_read(file, "loss_scale_growth", H5T_NATIVE_INT64, &s->loss_scale_growth) == 0 &&
            attr_read(file, "n_tensors", H5T_NATIVE_INT64, n_tensors) == 0 &&
            attr_read(file, "state_checksum", H5T_NATIVE_UINT64, state_sum) == 0;
   if (!ok || *n_tensors < 0 || *n_tensors > INT_MAX) {

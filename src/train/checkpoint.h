@@ -40,6 +40,7 @@ typedef struct {
   int world_size;
   int64_t global_batch;
   double loss_scale;              /* fp16 dynamic scale (1 when unused) */
+  int64_t loss_scale_growth;      /* fp16: good steps since the scale last changed */
   const char *config_text;        /* effective config (INI text) */
   const CkptTensor *tensors;      /* parameters, buffers, optimizer state by name */
   int n_tensors;
@@ -47,7 +48,9 @@ typedef struct {
 
 /* Writes <dir>/ckpt-<global_step 8 digits>.h5 atomically: temp name in dir,
  * H5Fflush, fsync of file and directory, rename; then keeps the newest `keep`
- * (deleting older ckpt-*.h5).  The final path goes to path_out.
+ * of the checkpoints up to this step (older ckpt-*.h5 are deleted; the file
+ * just written and any with a larger step are never touched).  The final path
+ * goes to path_out.
  * 0, or -1 with a one-line reason in err. */
 int ckpt_write(const char *dir, const CkptState *s, int keep, char *path_out, size_t path_len,
                char *err, size_t err_len);
@@ -73,6 +76,11 @@ const CkptTensor *ckpt_find_tensor(const CkptLoaded *l, const char *name);
  * -1 = there are checkpoint files but none is usable (err says why). */
 int ckpt_find_latest(const char *dir, char *path_out, size_t path_len, char *err,
                      size_t err_len);
+
+/* The checkpoint file with the largest step in dir (name into name_out, step
+ * into *step); returns how many checkpoint files dir holds (0: none or no
+ * dir), -1 when dir cannot be read. */
+int ckpt_newest(const char *dir, char *name_out, size_t name_len, int64_t *step);
 
 /* At start: dir exists or can be created, and a file can be created and
  * removed in it; -1 with a one-line reason otherwise. */

@@ -27,7 +27,6 @@ int mode_summary(Run *r) {
 
 int mode_export(Run *r) {
   if (!r->cli.output[0]) run_user_error(r, "--mode export needs --output FILE.safetensors");
-  if (r->dist->rank != 0) return RD_EXIT_OK;
   char err[1024];
   if (weights_export(r->model, r->cli.output, err, sizeof err) != 0) {
     log_error("%s", err);

@@ -132,22 +132,34 @@ static int default_threads(const Run *r) {
 
 static void setup_backend(Run *r) {
   int want_cuda = r->cli.device == DEVICE_CUDA;
+  char err[512] = "";
 #ifdef RD_HAVE_CUDA
   int n_gpus = backend_cuda_device_count();
   if (r->cli.device == DEVICE_AUTO) want_cuda = n_gpus > 0;
-  if (want_cuda && n_gpus == 0)
-    run_user_error(r, "--device cuda: no usable GPU on %s (use --device cpu)", log_host());
-  if (want_cuda) {
-    r->gpu = dist_local_device(r->dist, n_gpus);
-    CudaBackendOptions o = {.device = r->gpu,
-                            .precision = r->cfg.train.precision};
-    r->be = backend_cuda_create(&o);
-    return;
+  if (r->cli.device == DEVICE_CUDA && n_gpus == 0)
+    snprintf(err, sizeof err, "--device cuda: no usable GPU on %s (use --device cpu)", log_host());
+  if (r->cli.device == DEVICE_AUTO && r->comm) { /* every rank must pick the same kind */
+    int32_t lo = want_cuda, hi = want_cuda;
+    r->comm->allreduce(r->comm, &lo, 1, COMM_I32, COMM_MIN, "agreement on the device kind");
+    r->comm->allreduce(r->comm, &hi, 1, COMM_I32, COMM_MAX, "agreement on the device kind");
+    if (lo != hi && !want_cuda)
+      snprintf(err, sizeof err, "--device auto: no usable GPU on %s while other ranks have GPUs "
+                                "(fix that host's GPUs or driver, or run with --device cpu)",
+               log_host());
   }
 #else
   if (want_cuda)
-    run_user_error(r, "--device cuda: this build has no CUDA backend (configure with "
-                      "-DRESNET_CUDA=ON where nvcc, cuDNN and NCCL are installed)");
+    snprintf(err, sizeof err, "--device cuda: this build has no CUDA backend (configure with "
+                              "-DRESNET_CUDA=ON where nvcc, cuDNN and NCCL are installed)");
+#endif
+  run_agree(r, err);
+#ifdef RD_HAVE_CUDA
+  if (want_cuda) {
+    r->gpu = dist_local_device(r->dist, n_gpus);
+    CudaBackendOptions o = {.device = r->gpu, .precision = r->cfg.train.precision};
+    r->be = backend_cuda_create(&o);
+    return;
+  }
 #endif
   int threads = r->cfg.train.threads;
   if (threads == 0) threads = default_threads(r);

@@ -177,7 +177,8 @@ static void save_checkpoint(Run *r, const TrainPos *pos, const Scaler *sc) {
                  .global_step = pos->global_step, .samples_seen = pos->samples_seen,
                  .seed = r->cfg.train.seed, .world_size = r->dist->world,
                  .global_batch = (int64_t)r->cfg.train.batch_size * r->dist->world,
-                 .loss_scale = sc->loss_scale, .config_text = cfg_text, .tensors = t,
+                 .loss_scale = sc->loss_scale, .loss_scale_growth = sc->good_steps,
+                 .config_text = cfg_text, .tensors = t,
                  .n_tensors = n};
   char path[1400], err[1024];
   if (ckpt_write(r->ckpt_dir, &s, r->cfg.checkpoint.keep, path, sizeof path, err, sizeof err))
@@ -192,33 +193,35 @@ static void save_checkpoint(Run *r, const TrainPos *pos, const Scaler *sc) {
   mem_free(i64);
 }
 
-/* Rank 0's half of resuming: find (resume=auto) or take the named checkpoint,
- * read it, load parameters, buffers and momentum.  state = [found, epoch,
- * step in epoch, global step, loss scale, samples seen]. */
-static void read_checkpoint_rank0(Run *r, double state[6], char *path, size_t path_len,
-                                  char *err, size_t err_len) {
-  const char *mode = r->cfg.checkpoint.resume;
+/* What rank 0 read from a checkpoint, broadcast to every rank as doubles. */
+enum { ST_FOUND, ST_EPOCH, ST_STEP, ST_GLOBAL, ST_SCALE, ST_SAMPLES, ST_GROWTH, ST_N };
+
+/* Keys whose difference between a checkpoint and this run says nothing about
+ * the training trajectory. */
+static const char *const OPERATIONAL_KEYS[] = {
+    "data.workers", "data.prefetch", "train.threads", "dist.timeout_s", "dist.bucket_mb",
+    "checkpoint.dir", "checkpoint.every_epochs", "checkpoint.every_minutes", "checkpoint.keep",
+    "checkpoint.resume", "log.dir", "log.every_steps", "log.trace", "log.trace_start",
+    "log.trace_steps", "log.level", "log.progress", "bench.warmup_steps", "bench.steps",
+    "bench.pipeline", NULL};
+
+/* Rank 0: reads the checkpoint at path into the model (and, when training, the
+ * momentum and the position into state).  Training also checks the global
+ * batch and warns about configuration changes.  0, or -1 with err. */
+static int read_checkpoint(Run *r, const char *path, int training, double state[ST_N], char *err,
+                           size_t err_len) {
   Model *m = r->model;
-  if (!strcmp(mode, "auto")) {
-    int rc = ckpt_find_latest(r->ckpt_dir, path, path_len, err, err_len);
-    if (rc != 0) {
-      if (rc == 1) err[0] = '\0'; /* nothing to resume: a fresh start */
-      return;
-    }
-  } else {
-    snprintf(path, path_len, "%s", mode);
-  }
   CkptLoaded l;
-  if (ckpt_read(path, &l, err, err_len) != 0) return;
+  if (ckpt_read(path, &l, err, err_len) != 0) return -1;
   int64_t gb = (int64_t)r->cfg.train.batch_size * r->dist->world;
-  if (l.state.global_batch != gb) {
-    snprintf(err, err_len,
+  if (training && l.state.global_batch != gb) {
+    core_err(err, err_len,
              "checkpoint %s was written with global batch %lld (%d ranks); this run has %lld: "
              "set train.batch_size so that batch_size x ranks = %lld to resume it",
              path, (long long)l.state.global_batch, l.state.world_size, (long long)gb,
              (long long)l.state.global_batch);
     ckpt_free(&l);
-    return;
+    return -1;
   }
   StTensor *st = mem_calloc_or_die((size_t)l.state.n_tensors + 1, sizeof(StTensor), "tensors");
   float *mom = mem_calloc_or_die(m->n_param_elems, sizeof(float), "momentum");
@@ -233,43 +236,88 @@ static void read_checkpoint_rank0(Run *r, double state[6], char *path, size_t pa
       }
       continue;
     }
-    StTensor *s = &st[n_w++];
-    snprintf(s->name, sizeof s->name, "%s", c->name);
-    s->dtype = c->dtype == 1 ? ST_I64 : ST_F32;
-    s->ndim = c->ndim;
-    for (int d = 0; d < c->ndim; d++) s->shape[d] = c->shape[d];
-    s->data = c->data;
-    s->n_elems = c->n_elems;
+    StTensor *t = &st[n_w++];
+    snprintf(t->name, sizeof t->name, "%s", c->name);
+    t->dtype = c->dtype == 1 ? ST_I64 : ST_F32;
+    t->ndim = c->ndim;
+    for (int d = 0; d < c->ndim; d++) t->shape[d] = c->shape[d];
+    t->data = c->data;
+    t->n_elems = c->n_elems;
   }
-  if (n_mom != m->n_params)
-    snprintf(err, err_len, "checkpoint %s holds momentum for %d of the %d parameters", path,
+  int rc = -1;
+  if (training && n_mom != m->n_params)
+    core_err(err, err_len, "checkpoint %s holds momentum for %d of the %d parameters", path,
              n_mom, m->n_params);
-  else if (weights_load_tensors(m, st, n_w, path, err, err_len) == 0) {
+  else if (weights_load_tensors(m, st, n_w, path, err, err_len) == 0)
+    rc = 0;
+  if (rc == 0 && training) {
     r->be->params_from_host_f32(r->be, r->opt->momentum, mom, m->n_param_elems);
-    state[0] = 1;
-    state[1] = (double)l.state.epoch;
-    state[2] = (double)l.state.step_in_epoch;
-    state[3] = (double)l.state.global_step;
-    state[4] = l.state.loss_scale > 0 ? l.state.loss_scale : 1;
-    state[5] = (double)l.state.samples_seen;
+    state[ST_EPOCH] = (double)l.state.epoch;
+    state[ST_STEP] = (double)l.state.step_in_epoch;
+    state[ST_GLOBAL] = (double)l.state.global_step;
+    state[ST_SCALE] = l.state.loss_scale > 0 ? l.state.loss_scale : 1;
+    state[ST_SAMPLES] = (double)l.state.samples_seen;
+    state[ST_GROWTH] = (double)l.state.loss_scale_growth;
+    char *now = config_to_string(&r->cfg), diff[1024];
+    if (config_list_differences(l.config_text, now, OPERATIONAL_KEYS, diff, sizeof diff) > 0)
+      log_warn("resuming %s with a configuration that differs from the checkpoint's in: %s; "
+               "the run continues with the new values", path, diff);
+    mem_free(now);
   }
+  state[ST_FOUND] = rc == 0;
   mem_free(st);
   mem_free(mom);
   ckpt_free(&l);
+  return rc;
+}
+
+/* Rank 0: the checkpoint checkpoint.resume names: auto = the newest usable
+ * one in the checkpoint folder (1 when there is none), or the given path.
+ * never = 1.  0 with path, 1 none, -1 with err. */
+static int resume_path(Run *r, char *path, size_t path_len, char *err, size_t err_len) {
+  const char *mode = r->cfg.checkpoint.resume;
+  if (!strcmp(mode, "never")) return 1;
+  if (strcmp(mode, "auto")) {
+    snprintf(path, path_len, "%s", mode);
+    return 0;
+  }
+  int rc = ckpt_find_latest(r->ckpt_dir, path, path_len, err, err_len);
+  if (rc == 1) err[0] = '\0';
+  return rc;
+}
+
+/* Rank 0: a run that does not continue the newest checkpoint of its folder
+ * (resume=never, or an explicit older checkpoint) would write its checkpoints
+ * among another trajectory's, and resume=auto would later pick the wrong one.
+ * Applies to resume=never and resume=PATH. */
+static void check_no_mixing(Run *r, int64_t start_step, char *err, size_t err_len) {
+  char newest[96];
+  int64_t step = -1;
+  if (ckpt_newest(r->ckpt_dir, newest, sizeof newest, &step) <= 0 || step < start_step) return;
+  if (!strcmp(r->cfg.checkpoint.resume, "never") || step > start_step)
+    core_err(err, err_len,
+             "%s already holds %s (global step %lld) from another run; this run (checkpoint."
+             "resume=%s) would mix its checkpoints with them: move them away, set log.dir or "
+             "checkpoint.dir to a new folder, or continue that run with checkpoint.resume=auto",
+             r->ckpt_dir, newest, (long long)step, r->cfg.checkpoint.resume);
 }
 
 /* Resumes per checkpoint.resume; the state read by rank 0 is broadcast.
  * Returns 1 when resuming. */
 static int load_checkpoint(Run *r, TrainPos *pos, Scaler *sc) {
-  if (!strcmp(r->cfg.checkpoint.resume, "never")) return 0;
   char err[2048] = "", path[1400] = "";
-  double state[6] = {0, 0, 0, 0, 1, 0};
+  double state[ST_N] = {0, 0, 0, 0, 1, 0, 0};
   Model *m = r->model;
-  if (r->dist->rank == 0) read_checkpoint_rank0(r, state, path, sizeof path, err, sizeof err);
+  if (r->dist->rank == 0 && resume_path(r, path, sizeof path, err, sizeof err) == 0)
+    read_checkpoint(r, path, 1, state, err, sizeof err);
+  /* resume=auto continues the newest usable checkpoint; newer unusable ones
+   * are superseded as the run passes them */
+  if (r->dist->rank == 0 && !err[0] && strcmp(r->cfg.checkpoint.resume, "auto"))
+    check_no_mixing(r, (int64_t)state[ST_GLOBAL], err, sizeof err);
   run_agree(r, err);
   if (r->comm) {
-    r->comm->broadcast(r->comm, state, 6, COMM_F64, 0, "broadcast of the resume position");
-    if (state[0]) {
+    r->comm->broadcast(r->comm, state, ST_N, COMM_F64, 0, "broadcast of the resume position");
+    if (state[ST_FOUND]) {
       run_broadcast_params(r, m->params, m->n_param_elems, "broadcast of resumed parameters");
       run_broadcast_params(r, m->buffers, m->n_buffer_elems, "broadcast of resumed BN statistics");
       run_broadcast_params(r, r->opt->momentum, m->n_param_elems, "broadcast of resumed momentum");
@@ -279,16 +327,44 @@ static int load_checkpoint(Run *r, TrainPos *pos, Scaler *sc) {
       model_params_changed(m);
     }
   }
-  if (!state[0]) return 0;
-  pos->epoch = (int64_t)state[1];
-  pos->step_in_epoch = (int64_t)state[2];
-  pos->global_step = (int64_t)state[3];
-  pos->samples_seen = (int64_t)state[5];
-  sc->loss_scale = state[4];
+  if (!state[ST_FOUND]) return 0;
+  pos->epoch = (int64_t)state[ST_EPOCH];
+  pos->step_in_epoch = (int64_t)state[ST_STEP];
+  pos->global_step = (int64_t)state[ST_GLOBAL];
+  pos->samples_seen = (int64_t)state[ST_SAMPLES];
+  sc->loss_scale = state[ST_SCALE];
+  sc->good_steps = (int64_t)state[ST_GROWTH];
   log_info("resuming from %s: epoch %lld, step %lld (global step %lld)",
            r->dist->rank == 0 ? path : "rank 0's checkpoint", (long long)pos->epoch + 1,
            (long long)pos->step_in_epoch, (long long)pos->global_step);
   return 1;
+}
+
+void train_load_weights(Run *r) {
+  if (r->cli.init_from[0]) return; /* named by the user, loaded by run_setup */
+  char err[2048] = "", path[1400] = "";
+  double state[ST_N] = {0};
+  int found = 0;
+  if (r->dist->rank == 0 && resume_path(r, path, sizeof path, err, sizeof err) == 0)
+    found = read_checkpoint(r, path, 0, state, err, sizeof err) == 0;
+  run_agree(r, err);
+  if (r->comm) {
+    double f = found;
+    r->comm->broadcast(r->comm, &f, 1, COMM_F64, 0, "broadcast of the weights' source");
+    found = f != 0;
+    if (found) {
+      run_broadcast_params(r, r->model->params, r->model->n_param_elems, "broadcast of weights");
+      run_broadcast_params(r, r->model->buffers, r->model->n_buffer_elems,
+                           "broadcast of BN statistics");
+      model_params_changed(r->model);
+    }
+  }
+  if (found)
+    log_info("weights: checkpoint %s", r->dist->rank == 0 ? path : "of rank 0");
+  else
+    log_info("weights: the random initialisation (seed %lld; no --init-from, and no checkpoint "
+             "in %s with checkpoint.resume=%s)",
+             (long long)r->cfg.train.seed, r->ckpt_dir, r->cfg.checkpoint.resume);
 }
 
 /* ------------------------------------------------------------------ loop */
@@ -463,9 +539,10 @@ static int run_epoch(Run *r, Obs *o, const LrPlan *plan, TrainPos *pos, Scaler *
   return 0;
 }
 
-/* The epoch summary (with an evaluation when due) once an epoch is complete. */
+/* The epoch summary (with an evaluation when due and may_evaluate) once an
+ * epoch is complete. */
 static void end_epoch(Run *r, Obs *o, const TrainPos *pos, const Window *ep, double lr,
-                      uint64_t t_epoch_ns, int last) {
+                      uint64_t t_epoch_ns, int last, int may_evaluate) {
   const Config *c = &r->cfg;
   double ep_sums[5] = {ep->loss_sum, ep->n, ep->c1, ep->c5, ep->corrupt};
   run_allreduce_host(r, ep_sums, 5, "all-reduce of epoch metrics");
@@ -477,7 +554,9 @@ static void end_epoch(Run *r, Obs *o, const TrainPos *pos, const Window *ep, dou
                     .train_top5 = ep_sums[1] > 0 ? ep_sums[3] / ep_sums[1] : 0,
                     .corrupt = (int64_t)ep_sums[4]};
   er.images_per_s = er.epoch_s > 0 ? ep_sums[1] / er.epoch_s : 0;
-  if (r->val_data && (due || last)) {
+  if (r->val_data && (due || last) && !may_evaluate)
+    log_info("epoch %lld: validation skipped, a stop was requested", (long long)pos->epoch + 1);
+  if (r->val_data && (due || last) && may_evaluate) {
     metrics_break(o->met);
     uint64_t t0 = timer_now_ns();
     EvalResult ev = train_evaluate(r);
@@ -520,30 +599,41 @@ int train_main(Run *r) {
   o.t_start_ns = timer_now_ns();
   uint64_t t_ckpt = o.t_start_ns;
   o.start_step = pos.global_step;
-  int stopped = 0;
+  if (pos.global_step >= o.total_steps)
+    log_info("the checkpoint is at the end of this training (global step %lld of %lld): "
+             "nothing left to train", (long long)pos.global_step, (long long)o.total_steps);
+  int stopped = 0, saved = 0; /* saved: a checkpoint holds the current position */
   double lr = lr_at(c, &plan, pos.global_step);
   while (!stopped && pos.global_step < o.total_steps && pos.epoch < c->train.epochs) {
     uint64_t t_epoch = timer_now_ns();
     Window ep = {.t0_ns = t_epoch};
     stopped = run_epoch(r, &o, &plan, &pos, &sc, &ep, &lr, &t_ckpt);
-    if (stopped) break;
-    if (pos.step_in_epoch < o.spe) break; /* max_steps reached mid-epoch */
+    saved = 0;
+    if (pos.step_in_epoch < o.spe) break; /* stopped, or max_steps reached, mid-epoch */
+    /* The epoch is complete: its record and checkpoint come first, also when
+     * the stop came on its last step (without the evaluation then: it would
+     * eat into the time left before the job is killed). */
     int last = pos.epoch + 1 == c->train.epochs || pos.global_step >= o.total_steps;
-    end_epoch(r, &o, &pos, &ep, lr, t_epoch, last);
+    end_epoch(r, &o, &pos, &ep, lr, t_epoch, last, !stopped);
     pos.epoch++;
     pos.step_in_epoch = 0;
-    int ck = c->checkpoint.every_epochs > 0 &&
-             (pos.epoch % c->checkpoint.every_epochs == 0 || last);
-    if (ck) {
+    if (stopped || (c->checkpoint.every_epochs > 0 &&
+                    (pos.epoch % c->checkpoint.every_epochs == 0 || last))) {
       checkpoint(r, &o, &pos, &sc);
       t_ckpt = timer_now_ns();
+      saved = 1;
     }
+    /* a stop signal may have come during the evaluation or the checkpoint */
+    if (!stopped && !last) stopped = stop_requested(r, o.trace);
   }
   if (stopped) {
     metrics_break(o.met);
-    log_info("stop requested (signal %d): checkpointing at epoch %lld step %lld and exiting",
-             dist_stop_signal(), (long long)pos.epoch + 1, (long long)pos.step_in_epoch);
-    save_checkpoint(r, &pos, &sc);
+    char why[48] = "by a signal on another rank";
+    if (dist_stop_signal()) snprintf(why, sizeof why, "signal %d", dist_stop_signal());
+    log_info("stop requested (%s): %s at epoch %lld step %lld, exiting", why,
+             saved ? "checkpoint written" : "checkpointing", (long long)pos.epoch + 1,
+             (long long)pos.step_in_epoch);
+    if (!saved) save_checkpoint(r, &pos, &sc);
     if (r->comm) r->comm->barrier(r->comm, "barrier after the preemption checkpoint");
     obs_close(r, &o);
     return RD_EXIT_PREEMPTED;

@@ -27,6 +27,12 @@ typedef struct {
 /* --mode train.  Returns the process exit status. */
 int train_main(Run *r);
 
+/* Weights of the modes that do not train (eval, export, predict): --init-from
+ * if given (already loaded by run_setup), else the checkpoint that
+ * checkpoint.resume names (auto: the newest in the run's checkpoint folder),
+ * else the random initialisation; says which.  Collective. */
+void train_load_weights(Run *r);
+
 /* --mode eval: evaluates the (imported / resumed) model on data.val. */
 int eval_main(Run *r);
 

@@ -10,10 +10,16 @@
   file was converted to RGB (decodes like PIL's convert within JPEG error);
   /images is contiguous and uncompressed; attributes as in docs/SHARDS.md.
 * verify --decode passes, then fails naming file and record after we break a
-  record's bytes and another's label; info counts classes.
+  record's bytes and another's label, and names the missing file of an
+  incomplete set; info counts classes.
+* A build removes the temporary files an interrupted build left (and only
+  those), and refuses a folder another build holds.
 * --max-side re-encodes large images; CIFAR-10 binaries round trip to
-  /pixels exactly; synth is deterministic; usage mistakes exit with 2.
+  /pixels exactly; a short batch file or a label >= 10 is refused naming the
+  file (and record) before anything is written; synth is deterministic;
+  usage mistakes exit with 2.
 """
+import fcntl
 import glob
 import io
 import os
@@ -156,8 +162,33 @@ log = tool("verify", bad, "--decode", expect=2)
 check("train-00000-of-00003.h5: record 2" in log and "record 4" in log and "label 17" in log,
       "verify output:\n" + log)
 
+# a set with a shard missing: verify names it
+gap = os.path.join(WORK, "gap")
+shutil.copytree(out, gap)
+os.remove(f"{gap}/train-00001-of-00003.h5")
+log = tool("verify", gap, expect=2)
+check("shard set 'train' is incomplete: 2 of 3 files (missing train-00001-of-00003.h5)" in log,
+      "verify output on an incomplete set:\n" + log)
+
 tool("build", "--from", "imagefolder", "--input", root, "--output", out, expect=2)
-tool("build", "--from", "imagefolder", "--input", root, "--output", out, "--overwrite")
+# leftovers of an interrupted build go; other files stay
+leftovers = [f"{out}/train-00001-of-00003.h5.tmp", f"{out}/val-00000-of-00001.h5.records.tmp"]
+keep = [f"{out}/notes.h5.tmp", f"{out}/train-1.h5.records.tmp"]
+for path in leftovers + keep:
+    open(path, "wb").write(b"x" * 100)
+log = tool("build", "--from", "imagefolder", "--input", root, "--output", out, "--overwrite")
+check(not any(os.path.exists(p) for p in leftovers), "leftover temporary files not removed")
+check(all(f"removed {p}" in log for p in leftovers), "removed leftovers not reported:\n" + log)
+check(all(os.path.exists(p) for p in keep), "files not of our naming were removed")
+for path in keep:
+    os.remove(path)
+# another build holds the folder
+held = os.open(out, os.O_RDONLY)
+fcntl.flock(held, fcntl.LOCK_EX)
+log = tool("build", "--from", "imagefolder", "--input", root, "--output", out, "--overwrite",
+           expect=2)
+check("another resnet_shards is writing into this folder" in log, "lock message:\n" + log)
+os.close(held)
 tool("build", "--from", "imagefolder", "--output", out, expect=2)
 tool("build", "--from", "folders", "--input", root, "--output", out, expect=2)
 tool("verify", os.path.join(WORK, "nothing-here"), expect=2)
@@ -191,7 +222,8 @@ cdir = os.path.join(WORK, "cifar")
 os.makedirs(cdir)
 rng = np.random.default_rng(3)
 want = {}
-for name, n in [(f"data_batch_{i}.bin", 12) for i in range(1, 6)] + [("test_batch.bin", 7)]:
+for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+    n = 10000  # what every CIFAR-10 batch file holds
     lab = rng.integers(0, 10, n, dtype=np.uint8)
     chw = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
     np.concatenate([lab[:, None], chw.reshape(n, -1)], 1).tofile(os.path.join(cdir, name))
@@ -205,14 +237,36 @@ _, labels, keys, pixels = read_split(cout, "train")
 wl = np.concatenate([want[f"data_batch_{i}.bin"][0] for i in range(1, 6)])
 wp = np.concatenate([want[f"data_batch_{i}.bin"][1] for i in range(1, 6)])
 check(np.array_equal(labels, wl) and np.array_equal(np.stack(pixels), wp), "CIFAR train")
-check(keys[12] == "data_batch_2.bin:0", f"CIFAR key {keys[12]}")
+check(keys[10012] == "data_batch_2.bin:12", f"CIFAR key {keys[10012]}")
 _, labels, _, pixels = read_split(cout, "val")
 check(np.array_equal(labels, want["test_batch.bin"][0]) and
       np.array_equal(np.stack(pixels), want["test_batch.bin"][1]), "CIFAR val")
 with h5py.File(f"{cout}/train-00000-of-00001.h5", "r") as f:
-    check(attr(f, "encoding") == "raw" and f["pixels"].shape == (60, 32, 32, 3), "CIFAR schema")
+    check(attr(f, "encoding") == "raw" and f["pixels"].shape == (50000, 32, 32, 3),
+          "CIFAR schema")
     check(f["classes"][3].decode() == "cat", "CIFAR class names")
 tool("verify", cout)
+
+# a partial batch file, then a label out of range: refused, nothing written
+def cifar_refused(name, data, needle):
+    bad_dir = os.path.join(WORK, "cifar_bad")
+    shutil.rmtree(bad_dir, ignore_errors=True)
+    os.makedirs(bad_dir)
+    for other in os.listdir(cdir):  # the good files by link: 180 MB need no copies
+        os.symlink(os.path.join(cdir, other), os.path.join(bad_dir, other))
+    os.remove(os.path.join(bad_dir, name))
+    open(os.path.join(bad_dir, name), "wb").write(data)
+    dest = os.path.join(WORK, "cifar_bad_shards")
+    log = tool("build", "--from", "cifar10", "--input", bad_dir, "--output", dest, expect=2)
+    check(f"{bad_dir}/{name}: {needle}" in log, f"CIFAR {name} message:\n{log}")
+    check(not glob.glob(f"{dest}/*.h5*"), f"CIFAR {name}: shards written from bad input")
+
+whole = open(os.path.join(cdir, "data_batch_3.bin"), "rb").read()
+cifar_refused("data_batch_3.bin", whole[:9999 * 3073], "30726927 bytes, but a CIFAR-10 batch")
+cifar_refused("data_batch_3.bin", b"", "0 bytes, but a CIFAR-10 batch")
+test = bytearray(open(os.path.join(cdir, "test_batch.bin"), "rb").read())
+test[17 * 3073] = 10
+cifar_refused("test_batch.bin", bytes(test), "record 17 has label 10")
 
 # ---------------------------------------------------------------- synth
 for k in range(2):

@@ -2,14 +2,17 @@
  * bit-identical pixels for the same global sample whatever the thread count
  * or rank count; W ranks' batch j == one rank's batch j with B*W; exact
  * mid-epoch resume; evaluation covers every sample once; cancelling and
- * closing mid-epoch do not hang; labels are the generator's. */
+ * closing mid-epoch do not hang; restarting while a batch is still held is
+ * refused (a failed CHECK naming the rule); labels are the generator's. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "core/check.h"
 #include "data/pipeline.h"
 #include "data/synth.h"
+#include "child_util.h"
 #include "test_util.h"
 
 enum { MAX_STEPS = 64 };
@@ -201,7 +204,7 @@ static void test_eval_covers_once(void) {
   T_CHECK(total == 37, "%d samples seen", total);
 }
 
-/* Restarting and closing mid-epoch, with batches still held. */
+/* Restarting mid-epoch (batches in flight), and closing with one held. */
 static void test_cancel_and_close(void) {
   Config c;
   base_config(&c, 32, 4);
@@ -212,7 +215,9 @@ static void test_cancel_and_close(void) {
   pipeline_start_epoch(p, 0, 0);
   const Batch *a = pipeline_next(p), *b = pipeline_next(p);
   T_CHECK(a && b && a->step == 0 && b->step == 1, "first two batches");
-  pipeline_start_epoch(p, 1, 3); /* drops everything of epoch 0 */
+  pipeline_release(p, a);
+  pipeline_release(p, b);
+  pipeline_start_epoch(p, 1, 3); /* drops whatever of epoch 0 is in flight */
   const Batch *d = pipeline_next(p);
   T_CHECK(d && d->step == 3 && d->epoch == 1, "after restart");
   pipeline_release(p, d);
@@ -228,6 +233,30 @@ static void test_cancel_and_close(void) {
   const Batch *e = pipeline_next(p);
   T_CHECK(e && e->step == 0, "restart before the first batch");
   pipeline_close(p);
+}
+
+static void restart_holding_a_batch(void *arg) {
+  Pipeline *p = open_or_fail(arg, SPLIT_TRAIN, 0, 1);
+  if (!p) return;
+  pipeline_start_epoch(p, 0, 0);
+  const Batch *a = pipeline_next(p);
+  printf("holding batch %lld\n", (long long)a->step);
+  pipeline_start_epoch(p, 1, 0); /* must stop the process */
+  printf("restarted\n");
+}
+
+/* pipeline_start_epoch with a batch held would free the caller's batch
+ * under it: a failed CHECK (exit 1) that says to release first. */
+static void test_restart_while_held_is_refused(void) {
+  Config c;
+  base_config(&c, 32, 4);
+  c.data.workers = 2;
+  char out[4096];
+  int st = run_in_child(restart_holding_a_batch, &c, out, sizeof out);
+  T_CHECK(st == RD_EXIT_FAILURE, "exit status %d:\n%s", st, out);
+  T_CHECK(strstr(out, "holding batch 0") && !strstr(out, "restarted"), "output:\n%s", out);
+  T_CHECK(strstr(out, "batch 0 of epoch 0 is held") && strstr(out, "pipeline_release"),
+          "message:\n%s", out);
 }
 
 /* The synthetic set is learnable: images of one class are closer to their
@@ -278,6 +307,7 @@ int main(void) {
   TEST_RUN(test_resume_mid_epoch);
   TEST_RUN(test_eval_covers_once);
   TEST_RUN(test_cancel_and_close);
+  TEST_RUN(test_restart_while_held_is_refused);
   TEST_RUN(test_synthetic_is_learnable);
   return test_summary();
 }

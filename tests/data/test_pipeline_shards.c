@@ -7,20 +7,31 @@
  * rank count (2 ranks == 1 rank with the global batch); evaluation sees
  * every record once with its stored label; raw (CIFAR-style) shards give the
  * stored pixels in evaluation and shifted / mirrored windows in training;
- * structural problems make pipeline_open fail naming the file. */
+ * structural problems make pipeline_open fail naming the file.  A damaged
+ * set (a corrupt record followed by 64 more in the epoch's order) is not
+ * papered over: the batches before it arrive, then pipeline_next ends the
+ * process with exit 2 and one line naming the shard, the record and
+ * `resnet_shards verify DIR --decode`, with or without decode workers.  A
+ * progressive JPEG with more than JPEGDEC_MAX_SCANS scans does not decode
+ * (one with fewer, made the same way, does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jpeglib.h>
+
 #include "config/config.h"
+#include "core/check.h"
+#include "data/jpegdec.h"
 #include "data/jpegenc.h"
 #include "data/pipeline.h"
 #include "data/sampler.h"
 #include "data/shard.h"
 #include "data/shard_writer.h"
 #include "data/synth.h"
+#include "child_util.h"
 #include "test_util.h"
 
 enum { N_TRAIN = 70, N_VAL = 23, CLASSES = 6, B = 4 };
@@ -300,6 +311,154 @@ static void test_structural_errors(void) {
   T_CHECK(!pipeline_open(&o, err, sizeof err) && strstr(err, "data.val"), "no val: %s", err);
 }
 
+/* ------------------------------------------------------- a damaged set */
+
+enum { DAMAGED_N = 100, DAMAGED_FIRST = 12, DAMAGED_LAST = 89 }; /* records 12..89 are junk */
+
+static char g_damaged[300];
+
+static void make_damaged_set(void) {
+  snprintf(g_damaged, sizeof g_damaged, "%s/damaged", g_dir);
+  mkdir(g_damaged, 0700);
+  JpegEncoder *enc = jpegenc_new();
+  uint8_t rgb[48 * 48 * 3];
+  ShardMeta m = {SHARD_JPEG, CLASSES, 0, 0, "val", "test", NULL};
+  char path[400];
+  snprintf(path, sizeof path, "%s/val-00000-of-00001.h5", g_damaged);
+  ShardWriter *w = shard_writer_open(path, &m);
+  for (int i = 0; i < DAMAGED_N; i++) {
+    int32_t label = synth_label(11, 1, i, CLASSES);
+    if (i >= DAMAGED_FIRST && i <= DAMAGED_LAST) {
+      uint8_t junk[40];
+      for (int k = 0; k < 40; k++) junk[k] = (uint8_t)(k * 31 + i);
+      shard_writer_add(w, junk, sizeof junk, label, "junk");
+      continue;
+    }
+    synth_render_image(11, 1, i, CLASSES, 48, 48, rgb);
+    size_t n_bytes;
+    const uint8_t *jpeg = jpegenc_rgb(enc, rgb, 48, 48, 90, JPEGENC_420, &n_bytes);
+    shard_writer_add(w, jpeg, n_bytes, label, "good");
+  }
+  shard_writer_close(w);
+  jpegenc_free(enc);
+}
+
+static void evaluate_damaged(void *arg) {
+  Config c;
+  config_for(&c, g_damaged, 32, *(int *)arg);
+  PipelineOptions o = {&c, SPLIT_VAL, 0, 1, NULL, NULL, NULL};
+  char err[1024];
+  Pipeline *p = pipeline_open(&o, err, sizeof err);
+  if (!p) {
+    printf("pipeline_open: %s\n", err);
+    return;
+  }
+  pipeline_start_epoch(p, 0, 0);
+  const Batch *b;
+  while ((b = pipeline_next(p)) != NULL) {
+    printf("batch %lld\n", (long long)b->step);
+    fflush(stdout);
+    pipeline_release(p, b);
+  }
+  printf("end of epoch\n");
+  pipeline_close(p);
+}
+
+static void test_damaged_set_stops(void) {
+  make_damaged_set();
+  char shard[400], verify[400], record[64], out[16384];
+  snprintf(shard, sizeof shard, "%s/val-00000-of-00001.h5 record %d ", g_damaged, DAMAGED_FIRST);
+  snprintf(verify, sizeof verify, "resnet_shards verify %s --decode", g_damaged);
+  snprintf(record, sizeof record, "batch %d\n", DAMAGED_FIRST / B);
+  for (int workers = 0; workers <= 3; workers += 3) {
+    int st = run_in_child(evaluate_damaged, &workers, out, sizeof out);
+    T_CHECK(st == RD_EXIT_USAGE, "%d workers: exit status %d:\n%s", workers, st, out);
+    /* evaluation order is the record order: batches 0..2 are good, batch 3 holds record 12 */
+    T_CHECK(strstr(out, "batch 2\n") && !strstr(out, record) && !strstr(out, "end of epoch"),
+            "%d workers: batches before the damage, none after:\n%s", workers, out);
+    char line[2048] = ""; /* the error line */
+    const char *err = strstr(out, "error: ");
+    if (err) snprintf(line, sizeof line, "%.*s", (int)strcspn(err, "\n"), err);
+    T_CHECK(strstr(line, "data.val: ") && strstr(line, shard) && strstr(line, verify),
+            "%d workers: no error line naming shard, record and verify:\n%s", workers, out);
+    /* the threads were stopped first: nothing follows the error line */
+    T_CHECK(err && err[strlen(line)] == '\n' && !err[strlen(line) + 1],
+            "%d workers: output after the error line:\n%s", workers, out);
+    T_CHECK(!strstr(out, "black image"), "a substitute image was used:\n%s", out);
+  }
+}
+
+/* ----------------------------------------------- progressive scan limit */
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* A 16x16 progressive JPEG (libjpeg's simple progression: 10 scans) with
+ * its first scan repeated `extra` more times -- a legal stream, only a
+ * pointless one -- in malloc'ed memory. */
+static uint8_t *many_scans_jpeg(int extra, size_t *n_out) {
+  struct jpeg_compress_struct c;
+  struct jpeg_error_mgr e;
+  c.err = jpeg_std_error(&e);
+  jpeg_create_compress(&c);
+  unsigned char *mem = NULL;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &mem, &size);
+  c.image_width = c.image_height = 16;
+  c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_simple_progression(&c);
+  jpeg_start_compress(&c, TRUE);
+  uint8_t row[16 * 3];
+  for (int y = 0; y < 16; y++) {
+    for (int k = 0; k < 16 * 3; k++) row[k] = (uint8_t)(y * 13 + k * 5);
+    JSAMPROW r = row;
+    jpeg_write_scanlines(&c, &r, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  size_t sos = 2; /* walk the marker segments to the first SOS */
+  while (sos + 4 < size && mem[sos + 1] != 0xDA) sos += 2 + be16(mem + sos + 2);
+  size_t end = sos + 2 + be16(mem + sos + 2); /* then past its entropy-coded data */
+  while (end + 1 < size && !(mem[end] == 0xFF && mem[end + 1] != 0 &&
+                             (mem[end + 1] < 0xD0 || mem[end + 1] > 0xD7)))
+    end++;
+  size_t scan = end - sos;
+  uint8_t *out = malloc(size + (size_t)extra * scan);
+  memcpy(out, mem, end);
+  for (int k = 0; k < extra; k++) memcpy(out + end + (size_t)k * scan, mem + sos, scan);
+  memcpy(out + end + (size_t)extra * scan, mem + end, size - end);
+  *n_out = size + (size_t)extra * scan;
+  free(mem);
+  return out;
+}
+
+static void test_scan_limit(void) {
+  T_CHECK(jpegdec_scans_ok(JPEGDEC_MAX_SCANS) && !jpegdec_scans_ok(JPEGDEC_MAX_SCANS + 1),
+          "limit at %d scans", JPEGDEC_MAX_SCANS);
+  JpegDecoder *d = jpegdec_new();
+  for (int extra = JPEGDEC_MAX_SCANS - 20; extra <= JPEGDEC_MAX_SCANS; extra += 20) {
+    size_t n;
+    uint8_t *jpeg = many_scans_jpeg(extra, &n);
+    JpegRegion r;
+    int rc = jpegdec_region(d, jpeg, n, 1, 0, 0, 16, 16, &r);
+    int scans = 10 + extra;
+    if (scans <= JPEGDEC_MAX_SCANS)
+      T_CHECK(rc == 0 && r.w == 16 && r.h == 16, "%d scans: %s", scans, jpegdec_error(d));
+    else
+      T_CHECK(rc == -1 && strstr(jpegdec_error(d), "more than 500 scans"), "%d scans: rc %d %s",
+              scans, rc, jpegdec_error(d));
+    free(jpeg);
+  }
+  size_t n; /* the decoder is still usable */
+  uint8_t *jpeg = many_scans_jpeg(0, &n);
+  JpegRegion r;
+  T_CHECK(jpegdec_region(d, jpeg, n, 2, 0, 0, 8, 8, &r) == 0, "after a refusal: %s",
+          jpegdec_error(d));
+  free(jpeg);
+  jpegdec_free(d);
+}
+
 int main(void) {
   snprintf(g_dir, sizeof g_dir, "%s/rd_test_pipe.XXXXXX",
            getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -311,6 +470,8 @@ int main(void) {
   TEST_RUN(test_eval_sees_every_record);
   TEST_RUN(test_raw_shards);
   TEST_RUN(test_structural_errors);
+  TEST_RUN(test_damaged_set_stops);
+  TEST_RUN(test_scan_limit);
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -3,17 +3,25 @@
  * encodings, several shards with an empty one, pread at H5Dget_offset);
  * wrong format, wrong version, chunked /images, decreasing offsets, a
  * missing dataset, a truncated file and a missing file are refused with a
- * message naming the file. */
+ * message naming the file.  Shard sets: a folder without shards of the
+ * split does not fall back to the other split's files; a folder or prefix
+ * with a missing or stale <set>-IIIII-of-NNNNN.h5 is refused, a glob may
+ * name a subset.  The writer leaves no temporary files behind: after
+ * closing, after a fatal error, after SIGTERM with the clean-up handlers. */
+#include <glob.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/check.h"
 #include "core/rng.h"
 #include "data/shard.h"
 #include "data/shard_writer.h"
+#include "child_util.h"
 #include "test_util.h"
 
 static char g_dir[256];
@@ -31,8 +39,9 @@ static size_t record(int split, int i, uint8_t *buf) {
   return n;
 }
 
-static void write_jpeg_shard(const char *path, int first, int n, int num_classes) {
-  ShardMeta m = {SHARD_JPEG, num_classes, 0, 0, "train", "test", NULL};
+static void write_split_shard(const char *path, const char *split, int first, int n,
+                              int num_classes) {
+  ShardMeta m = {SHARD_JPEG, num_classes, 0, 0, split, "test", NULL};
   ShardWriter *w = shard_writer_open(path, &m);
   uint8_t buf[300];
   for (int i = first; i < first + n; i++) {
@@ -41,6 +50,10 @@ static void write_jpeg_shard(const char *path, int first, int n, int num_classes
     shard_writer_add(w, buf, record(0, i, buf), i % num_classes, key);
   }
   shard_writer_close(w);
+}
+
+static void write_jpeg_shard(const char *path, int first, int n, int num_classes) {
+  write_split_shard(path, "train", first, n, num_classes);
 }
 
 static void test_jpeg_round_trip(void) {
@@ -250,6 +263,152 @@ static void test_refuses_broken_shards(void) {
           "missing path: %s", err);
 }
 
+
+/* ------------------------------------------------------------ shard sets */
+
+/* A fresh sub-folder of the test folder. */
+static void sub_folder(const char *name, char *out, size_t n) {
+  path_of(out, n, name);
+  T_CHECK(mkdir(out, 0700) == 0, "mkdir %s", out);
+}
+
+static void shard_in(const char *dir, const char *name, const char *split) {
+  char p[600];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  write_split_shard(p, split, 0, 3, 4);
+}
+
+/* shard_set_open(spec, split) fails with a message holding all needles. */
+static void expect_set_refused(const char *spec, const char *split, const char *const *needles,
+                               const char *what) {
+  ShardSet set;
+  char err[1024] = "";
+  int rc = shard_set_open(&set, spec, split, err, sizeof err);
+  T_CHECK(rc == -1, "%s: accepted", what);
+  if (rc == 0) shard_set_close(&set);
+  for (int i = 0; needles[i]; i++)
+    T_CHECK(strstr(err, needles[i]) != NULL, "%s: message lacks '%s': %s", what, needles[i], err);
+  printf("%s: %s\n", what, err);
+}
+
+static int set_size(const char *spec, const char *split) {
+  ShardSet set;
+  char err[1024] = "";
+  if (shard_set_open(&set, spec, split, err, sizeof err)) {
+    T_CHECK(0, "%s (%s): %s", spec, split, err);
+    return -1;
+  }
+  int n = set.n_shards;
+  shard_set_close(&set);
+  return n;
+}
+
+static void test_folder_without_split_shards(void) {
+  char dir[512];
+  sub_folder("only-train", dir, sizeof dir);
+  shard_in(dir, "train-00000-of-00002.h5", "train");
+  shard_in(dir, "train-00001-of-00002.h5", "train");
+  T_CHECK(set_size(dir, "train") == 2, "train shards of a train-only folder");
+  /* data.val=DIR with only train shards there: never validate on train data */
+  expect_set_refused(dir, "val",
+                     (const char *const[]){dir, "no shards of split 'val'",
+                                           "train-00000-of-00002.h5 and 1 more", "data.val",
+                                           NULL},
+                     "val from a train-only folder");
+  /* other names: the split attribute decides */
+  sub_folder("by-attribute", dir, sizeof dir);
+  shard_in(dir, "cifar-a.h5", "train");
+  shard_in(dir, "cifar-b.h5", "val");
+  shard_in(dir, "cifar-c.h5", "val");
+  T_CHECK(set_size(dir, "train") == 1, "train by attribute");
+  T_CHECK(set_size(dir, "val") == 2, "val by attribute");
+  sub_folder("val-attribute-only", dir, sizeof dir);
+  shard_in(dir, "test.h5", "val");
+  expect_set_refused(dir, "train",
+                     (const char *const[]){"no shards of split 'train'", "test.h5", NULL},
+                     "train from a folder of val shards");
+}
+
+static void test_incomplete_sets(void) {
+  char dir[512], spec[600];
+  sub_folder("incomplete", dir, sizeof dir);
+  shard_in(dir, "train-00000-of-00004.h5", "train");
+  shard_in(dir, "train-00002-of-00004.h5", "train");
+  const char *const needles[] = {"shard set 'train' is incomplete: 2 of 4 files",
+                                 "missing train-00001-of-00004.h5 and 1 more", "rebuild", NULL};
+  expect_set_refused(dir, "train", needles, "incomplete folder");
+  snprintf(spec, sizeof spec, "%s/train", dir);
+  expect_set_refused(spec, "train", needles, "incomplete prefix");
+  snprintf(spec, sizeof spec, "%s/train-*.h5", dir);
+  T_CHECK(set_size(spec, "train") == 2, "a glob may name part of a set");
+  shard_in(dir, "train-00001-of-00004.h5", "train");
+  shard_in(dir, "train-00003-of-00004.h5", "train");
+  T_CHECK(set_size(dir, "train") == 4, "the completed set");
+  shard_in(dir, "train-00000-of-00002.h5", "train"); /* a leftover of another build */
+  expect_set_refused(dir, "train",
+                     (const char *const[]){"mixes", "train-00000-of-00002.h5",
+                                           "train-00000-of-00004.h5", NULL},
+                     "two builds in one folder");
+  /* the fallback's sets are checked too */
+  sub_folder("incomplete-other", dir, sizeof dir);
+  shard_in(dir, "part-00001-of-00002.h5", "train");
+  expect_set_refused(dir, "train",
+                     (const char *const[]){"'part' is incomplete: 1 of 2",
+                                           "missing part-00000-of-00002.h5)", NULL},
+                     "incomplete set without split names");
+}
+
+/* ------------------------------------------------------ temporary files */
+
+static int count_temps(const char *dir) {
+  char pattern[600];
+  snprintf(pattern, sizeof pattern, "%s/*.tmp", dir);
+  glob_t g;
+  int n = glob(pattern, 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+  globfree(&g);
+  return n;
+}
+
+typedef struct {
+  char path[600];
+  int how;  /* 0: fatal error, 1: SIGTERM with the handlers, 2: SIGKILL */
+} Interrupted;
+
+static void write_and_die(void *arg) {
+  Interrupted *it = arg;
+  if (it->how == 1) shard_writer_cleanup_on_signals();
+  ShardMeta m = {SHARD_JPEG, 3, 0, 0, "train", "test", NULL};
+  ShardWriter *w = shard_writer_open(it->path, &m);
+  uint8_t buf[300];
+  for (int i = 0; i < 50; i++) shard_writer_add(w, buf, record(0, i, buf), i % 3, "k");
+  if (it->how == 0) FATAL("disk on fire (test)");
+  raise(it->how == 1 ? SIGTERM : SIGKILL);
+}
+
+static void test_no_temp_files_left(void) {
+  char dir[512], out[4096];
+  sub_folder("temps", dir, sizeof dir);
+  Interrupted it;
+  snprintf(it.path, sizeof it.path, "%s/train-00000-of-00001.h5", dir);
+  write_jpeg_shard(it.path, 0, 20, 3);
+  T_CHECK(count_temps(dir) == 0, "temporary files after a close");
+  T_CHECK(unlink(it.path) == 0, "unlink %s", it.path);
+  it.how = 0;
+  int st = run_in_child(write_and_die, &it, out, sizeof out);
+  T_CHECK(st == RD_EXIT_FAILURE && strstr(out, "disk on fire"), "fatal child: %d %s", st, out);
+  T_CHECK(count_temps(dir) == 0, "%d temporary files after a fatal error", count_temps(dir));
+  it.how = 1;
+  st = run_in_child(write_and_die, &it, out, sizeof out);
+  T_CHECK(st == 128 + SIGTERM, "SIGTERM child: %d %s", st, out);
+  T_CHECK(count_temps(dir) == 0, "%d temporary files after SIGTERM", count_temps(dir));
+  /* killed outright: nothing can clean up (resnet_shards removes them next time) */
+  it.how = 2;
+  st = run_in_child(write_and_die, &it, out, sizeof out);
+  T_CHECK(st == 128 + SIGKILL && count_temps(dir) == 1, "SIGKILL child: %d, %d temporary files",
+          st, count_temps(dir));
+  T_CHECK(access(it.path, F_OK) != 0, "a shard appeared without being closed");
+}
+
 int main(void) {
   const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
   snprintf(g_dir, sizeof g_dir, "%s/rd_test_shards.XXXXXX", tmp);
@@ -258,6 +417,9 @@ int main(void) {
   TEST_RUN(test_jpeg_round_trip);
   TEST_RUN(test_raw_round_trip);
   TEST_RUN(test_refuses_broken_shards);
+  TEST_RUN(test_folder_without_split_shards);
+  TEST_RUN(test_incomplete_sets);
+  TEST_RUN(test_no_temp_files_left);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", g_dir);

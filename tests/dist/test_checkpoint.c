@@ -146,6 +146,31 @@ static void test_keep_pruning(void) {
   T_CHECK(!strcmp(found, path), "latest %s, want %s", found, path);
 }
 
+/* Writing a checkpoint never deletes itself or anything with a larger step:
+ * those belong to another trajectory (the trainer refuses to mix them; the
+ * writer must not lose data if it ever happens). */
+static void test_keep_never_deletes_newer(void) {
+  char dir[300], path[512];
+  dir_for(dir, sizeof dir, "keep_newer");
+  mkdir(dir, 0777);
+  write_step(dir, 100, 1);
+  write_step(dir, 200, 1);
+  write_step(dir, 50, 1);
+  ckpt_path(path, sizeof path, dir, 50);
+  T_CHECK(file_exists(path), "the checkpoint just written (step 50) was pruned");
+  ckpt_path(path, sizeof path, dir, 200);
+  T_CHECK(file_exists(path), "a newer checkpoint (step 200) was pruned");
+  ckpt_path(path, sizeof path, dir, 100);
+  T_CHECK(!file_exists(path), "step 100 should have been pruned by keep=1 at step 200");
+  write_step(dir, 60, 1);
+  ckpt_path(path, sizeof path, dir, 50);
+  T_CHECK(!file_exists(path), "keep=1: step 50 should go once step 60 is written");
+  char name[96];
+  int64_t step = 0;
+  T_CHECK(ckpt_newest(dir, name, sizeof name, &step) == 2 && step == 200, "newest %lld",
+          (long long)step);
+}
+
 /* A child writes step 60 under a 64 KiB file-size limit: the kernel kills
  * it (SIGXFSZ) in the middle of writing. */
 static const char *g_atomic_dir;
@@ -332,6 +357,7 @@ int main(int argc, char **argv) {
   if (!mkdtemp(g_root)) test_skip("cannot create a temporary folder");
   TEST_RUN(test_round_trip);
   TEST_RUN(test_keep_pruning);
+  TEST_RUN(test_keep_never_deletes_newer);
   TEST_RUN(test_atomic_write);
   TEST_RUN(test_corrupt_newest);
   TEST_RUN(test_incompatible);

@@ -15,7 +15,7 @@ PY=${RD_PYTHON:-/usr/bin/python3}
 ARGS=(--device cpu --set model.arch=resnet20 --set model.num_classes=10 --set data.val_resize=40
       --set data.val_crop=32 --set train.batch_size=4 --set data.mean=0.5,0.4,0.3
       --set data.std=0.2,0.25,0.3)
-"$BIN" "${ARGS[@]}" --mode export --output "$WORK/w.safetensors" >/dev/null
+"$BIN" "${ARGS[@]}" --set checkpoint.resume=never --mode export --output "$WORK/w.safetensors" >/dev/null
 mkdir -p "$WORK/img"
 "$PY" - "$WORK" <<'PYEOF'
 import sys, numpy as np

@@ -31,6 +31,29 @@ for np in 1 4; do
   check "2 ranks -> $np: losses equal (cpu64, 1e-5)" 'same_losses "$d" "$WORK/full64" 1e-5'
   check "2 ranks -> $np: final parameters equal (cpu64, 1e-6)" '"$STCMP" "$d/final.safetensors" "$WORK/full64/final.safetensors" 1e-6'
 done
+# resuming a finished run: nothing to train, said so, same final parameters
+cp "$WORK/same/final.safetensors" "$WORK/same.final"
+run 2 "${COMMON[@]}" --set train.batch_size=4 --set log.dir="$WORK/same" >"$WORK/again.log" 2>&1
+check "a finished run says there is nothing left to train" 'grep -q "nothing left to train" "$WORK/again.log"'
+check "and leaves the same parameters" '"$STCMP" "$WORK/same/final.safetensors" "$WORK/same.final" 0'
+# resuming with changed hyperparameters: continues, warning with every changed key
+run 2 "${COMMON[@]}" --set train.batch_size=4 --set train.epochs=3 --set optim.lr=0.07 \
+    --set log.dir="$WORK/same" >"$WORK/changed.log" 2>&1
+check "changed keys are named when resuming" \
+  'grep -q "differs from the checkpoint.s in: .*train.epochs (2 -> 3).*optim.lr (0.05 -> 0.07)" "$WORK/changed.log"'
+# a fresh run (resume=never) or an older checkpoint into a folder that holds
+# a later one would mix two trajectories: refused, exit 2, one line
+run 1 "${COMMON[@]}" --set train.batch_size=8 --set checkpoint.resume=never \
+    --set log.dir="$WORK/same" >"$WORK/mix.log" 2>&1
+rc=$?
+check "resume=never into a used checkpoint folder refused (exit $rc)" \
+  '[ $rc = 2 ] && grep -q "from another run" "$WORK/mix.log" && [ "$(grep -c error "$WORK/mix.log")" = 1 ]'
+old=$(ls "$WORK/same/checkpoints/"*.h5 | sort | head -1)
+run 1 "${COMMON[@]}" --set train.batch_size=8 --set checkpoint.resume="$old" \
+    --set log.dir="$WORK/same" >"$WORK/mix2.log" 2>&1
+rc=$?
+check "resume from an older checkpoint into the same folder refused (exit $rc)" \
+  '[ $rc = 2 ] && grep -q "from another run" "$WORK/mix2.log"'
 # a different global batch cannot resume exactly: refused, exit 2, one line
 run 1 "${COMMON[@]}" --set train.batch_size=4 --set log.dir="$WORK/same" >"$WORK/bad.log" 2>&1
 rc=$?
