@@ -17,6 +17,7 @@
 struct JpegDecoder {
   struct jpeg_decompress_struct cinfo;
   struct jpeg_error_mgr jerr;
+  struct jpeg_progress_mgr progress;
   jmp_buf jump;
   char msg[JMSG_LENGTH_MAX + 32];
   uint8_t *buf;        /* decoded region (RGB or CMYK rows) */
@@ -42,6 +43,20 @@ static void on_message(j_common_ptr cinfo, int level) {
   on_error(cinfo);
 }
 
+int jpegdec_scans_ok(int scan_number) { return scan_number <= JPEGDEC_MAX_SCANS; }
+
+/* libjpeg calls this while it reads the scans of a multi-scan (progressive)
+ * file; like TurboJPEG's TJFLAG_LIMITSCANS, too many scans are corruption. */
+static void on_progress(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  int scan = ((j_decompress_ptr)cinfo)->input_scan_number;
+  if (jpegdec_scans_ok(scan)) return;
+  JpegDecoder *d = cinfo->client_data;
+  snprintf(d->msg, sizeof d->msg, "progressive JPEG with more than %d scans",
+           JPEGDEC_MAX_SCANS);
+  longjmp(d->jump, 1);
+}
+
 JpegDecoder *jpegdec_new(void) {
   JpegDecoder *d = mem_calloc_or_die(1, sizeof *d, "JPEG decoder");
   d->cinfo.err = jpeg_std_error(&d->jerr);
@@ -49,6 +64,8 @@ JpegDecoder *jpegdec_new(void) {
   d->jerr.emit_message = on_message;
   d->cinfo.client_data = d;
   jpeg_create_decompress(&d->cinfo);
+  d->progress.progress_monitor = on_progress;
+  d->cinfo.progress = &d->progress;
   return d;
 }
 

@@ -46,6 +46,13 @@ typedef struct {
  * stall a worker for seconds. */
 enum { JPEGDEC_MAX_PIXELS = 1 << 27, JPEGDEC_MAX_PIXELS_PER_BYTE = 1024 };
 
+/* Most scans a (progressive) JPEG may have, as TurboJPEG's TJFLAG_LIMITSCANS:
+ * real encoders write about 10; a damaged or hostile file with thousands
+ * would make the decoder pass over the coefficients thousands of times.
+ * jpegdec_scans_ok(n): whether scan number n (from 1) is still accepted. */
+enum { JPEGDEC_MAX_SCANS = 500 };
+int jpegdec_scans_ok(int scan_number);
+
 JpegDecoder *jpegdec_new(void);
 void jpegdec_free(JpegDecoder *d);
 

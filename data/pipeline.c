@@ -18,7 +18,13 @@
  * [0, num_classes), read error) is replaced by the next record in the
  * epoch's order that is good -- again a pure function of (seed, epoch,
  * index) -- and counted in Batch.n_corrupt; the first few are logged with
- * their shard file and record index.
+ * their shard file and record index, later ones only counted.  When the
+ * MAX_REPLACE_TRIES records after a corrupt one are all bad too, the shard
+ * set is damaged, not a few files: the worker leaves a one-line message in
+ * the batch's slot, and pipeline_next, when that batch is due, stops the
+ * threads and turns it into a user error (exit 2) on the caller's thread --
+ * batches before it are delivered, so the stop is as deterministic as the
+ * data.
  */
 #include "data/pipeline.h"
 
@@ -59,6 +65,8 @@ typedef struct {
   size_t *rec_off;       /* (batch + 1) record i is bytes[rec_off[i], rec_off[i+1]) */
   int *read_errno;       /* (batch) 0, or errno of a failed read */
   int next_task, n_done, n_corrupt;
+  int fail_i;            /* -1, or the first sample with no good replacement */
+  char fail[1024];       /* its message: the job stops when the batch is due */
 } Slot;
 
 typedef struct {
@@ -78,6 +86,7 @@ struct Pipeline {
   uint64_t seed;
   int64_t n_samples;
   int native_side;       /* synthetic: the images' side */
+  const char *key;       /* "data.train" / "data.val", for messages */
   AugmentSpec aug;
   Sampler sampler;
   ShardSet shards;
@@ -169,8 +178,24 @@ static int read_into_scratch(Pipeline *p, WorkerCtx *c, int64_t index, size_t *n
   return shard_read(s, local, c->scratch) ? (errno ? errno : EIO) : 0;
 }
 
-/* Sample i of slot s into the batch; returns 1 if it had to be replaced. */
-static int make_sample(Pipeline *p, WorkerCtx *c, Slot *s, int i) {
+/* The message that stops the job when a corrupt record at index `first` and
+ * the MAX_REPLACE_TRIES records after it in the epoch's order are all bad. */
+static void damaged_set(const Pipeline *p, int64_t first, const char *why, char *fail,
+                        size_t fail_len) {
+  int64_t local;
+  const Shard *s = shard_set_locate(&p->shards, first, &local);
+  const char *slash = strrchr(s->path, '/');
+  int dir_len = !slash ? 1 : slash == s->path ? 1 : (int)(slash - s->path);
+  snprintf(fail, fail_len, "%s: %s record %lld is corrupt (%s) and so are the %d records after "
+           "it in epoch %lld's order: the shard set is damaged; list the bad records with "
+           "resnet_shards verify %.*s --decode, then rebuild or restore those shards", p->key,
+           s->path, (long long)local, why, MAX_REPLACE_TRIES, (long long)p->epoch, dir_len,
+           slash ? s->path : ".");
+}
+
+/* Sample i of slot s into the batch: 0, 1 if it had to be replaced, -1 if no
+ * replacement was good either (message in fail). */
+static int make_sample(Pipeline *p, WorkerCtx *c, Slot *s, int i, char *fail, size_t fail_len) {
   uint8_t *out = s->batch.images + (size_t)i * image_bytes(p);
   int64_t index = s->index[i];
   if (p->source == SOURCE_SYNTHETIC) {
@@ -190,6 +215,8 @@ static int make_sample(Pipeline *p, WorkerCtx *c, Slot *s, int i) {
                   sizeof why))
     return 0;
   warn_corrupt(p, index, why);
+  char first_why[256];
+  snprintf(first_why, sizeof first_why, "%s", why);
   for (int t = 1; t <= MAX_REPLACE_TRIES; t++) {
     int64_t other = sample_at(p, s->pos[i] + t);
     int rerr = read_into_scratch(p, c, other, &n_bytes);
@@ -197,11 +224,18 @@ static int make_sample(Pipeline *p, WorkerCtx *c, Slot *s, int i) {
                     sizeof why))
       return 1;
   }
-  log_warn("no good record among the %d after a corrupt one; a black image stands in",
-           MAX_REPLACE_TRIES);
-  memset(out, 0, image_bytes(p));
-  s->batch.labels[i] = 0;
-  return 1;
+  damaged_set(p, index, first_why, fail, fail_len);
+  return -1;
+}
+
+/* Records the outcome of make_sample for sample i (the slot's owner, or the
+ * mutex held): the first failing sample of the batch keeps its message. */
+static void note_sample(Slot *s, int i, int rc, const char *fail) {
+  if (rc > 0) s->n_corrupt++;
+  if (rc < 0 && (s->fail_i < 0 || i < s->fail_i)) {
+    s->fail_i = i;
+    snprintf(s->fail, sizeof s->fail, "%s", fail);
+  }
 }
 
 /* ------------------------------------------------------------ reader */
@@ -213,6 +247,7 @@ static void fill_slot(Pipeline *p, Slot *s, int64_t step) {
   s->batch.step = step;
   s->batch.epoch = p->epoch;
   s->next_task = s->n_done = s->n_corrupt = 0;
+  s->fail_i = -1;
   s->batch.decode_t0_ns = timer_now_ns();
   for (int i = 0; i < n; i++) s->index[i] = sample_at(p, s->pos[i]);
   if (p->source != SOURCE_SHARDS) return;
@@ -235,7 +270,9 @@ static void fill_slot(Pipeline *p, Slot *s, int64_t step) {
 }
 
 static void decode_all(Pipeline *p, Slot *s) {
-  for (int i = 0; i < s->batch.n; i++) s->n_corrupt += make_sample(p, &p->ctx[p->n_workers], s, i);
+  char fail[sizeof s->fail];
+  for (int i = 0; i < s->batch.n; i++)
+    note_sample(s, i, make_sample(p, &p->ctx[p->n_workers], s, i, fail, sizeof fail), fail);
 }
 
 static void ensure_permutation(Pipeline *p) {
@@ -304,6 +341,7 @@ static void *worker_main(void *arg) {
   WorkerArg *wa = arg;
   Pipeline *p = wa->p;
   WorkerCtx *c = &p->ctx[wa->id];
+  char fail[sizeof p->slots[0].fail];
   pthread_mutex_lock(&p->mu);
   for (;;) {
     Slot *s = NULL;
@@ -312,10 +350,10 @@ static void *worker_main(void *arg) {
     int i = s->next_task++;
     p->busy_workers++;
     pthread_mutex_unlock(&p->mu);
-    int replaced = make_sample(p, c, s, i);
+    int rc = make_sample(p, c, s, i, fail, sizeof fail);
     pthread_mutex_lock(&p->mu);
     p->busy_workers--;
-    s->n_corrupt += replaced;
+    note_sample(s, i, rc, fail);
     if (++s->n_done == s->batch.n && s->state == SLOT_DECODING) {
       s->batch.decode_t1_ns = timer_now_ns();
       s->state = SLOT_READY;
@@ -338,7 +376,7 @@ static int open_source(Pipeline *p, const Config *cfg, char *err, size_t err_len
     return 0;
   }
   const char *spec = p->split == SPLIT_TRAIN ? cfg->data.train : cfg->data.val;
-  const char *key = p->split == SPLIT_TRAIN ? "data.train" : "data.val";
+  const char *key = p->key;
   if (!spec[0])
     return core_err(err, err_len, "%s is empty: set it to a shard folder, a glob or a .h5 file", key);
   char why[CFG_ERR_MAX];
@@ -412,6 +450,7 @@ static void make_ring(Pipeline *p, int prefetch) {
     s->index = mem_alloc_or_die(B * sizeof(int64_t), "batch indices");
     s->rec_off = mem_alloc_or_die((B + 1) * sizeof(size_t), "record offsets");
     s->read_errno = mem_calloc_or_die(B, sizeof(int), "read status");
+    s->fail_i = -1;
   }
 }
 
@@ -442,6 +481,7 @@ Pipeline *pipeline_open(const PipelineOptions *opt, char *err, size_t err_len) {
         opt->rank, opt->world);
   Pipeline *p = mem_calloc_or_die(1, sizeof *p, "pipeline");
   p->split = opt->split;
+  p->key = p->split == SPLIT_TRAIN ? "data.train" : "data.val";
   p->source = cfg->data.source;
   p->batch = cfg->train.batch_size;
   p->seed = (uint64_t)cfg->train.seed;
@@ -485,6 +525,20 @@ int pipeline_num_classes(const Pipeline *p) { return p->num_classes; }
 int pipeline_image_h(const Pipeline *p) { return p->out_side; }
 int pipeline_image_w(const Pipeline *p) { return p->out_side; }
 
+/* Ends the reader and the workers (each finishes the sample or batch it is
+ * on) and joins them; mutex not held. */
+static void stop_threads(Pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->shutdown = 1;
+  p->gen++;
+  pthread_cond_broadcast(&p->cv_reader);
+  pthread_cond_broadcast(&p->cv_work);
+  pthread_cond_broadcast(&p->cv_idle);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->reader, NULL);
+  for (int i = 0; i < p->n_workers; i++) pthread_join(p->workers[i], NULL);
+}
+
 /* Stops the current epoch's work and empties the ring (mutex held). */
 static void cancel_epoch(Pipeline *p) {
   p->gen++;
@@ -506,6 +560,10 @@ void pipeline_start_epoch(Pipeline *p, int64_t epoch, int64_t first_step) {
   CHECK(epoch >= 0 && first_step >= 0, "epoch %lld step %lld", (long long)epoch,
         (long long)first_step);
   pthread_mutex_lock(&p->mu);
+  for (int k = 0; k < p->n_slots; k++)
+    CHECK(p->slots[k].state != SLOT_HELD, "pipeline_start_epoch(%lld) while batch %lld of epoch "
+          "%lld is held: the caller must pipeline_release every batch it got first",
+          (long long)epoch, (long long)p->slots[k].batch.step, (long long)p->slots[k].batch.epoch);
   cancel_epoch(p);
   p->epoch = epoch;
   p->first_step = first_step < n_steps ? first_step : n_steps;
@@ -531,6 +589,13 @@ const Batch *pipeline_next(Pipeline *p) {
   uint64_t t0 = timer_now_ns();
   while (!(s->state == SLOT_READY && s->batch.step == p->next_out))
     pthread_cond_wait(&p->cv_ready, &p->mu);
+  if (s->fail_i >= 0) { /* a damaged shard set: stop here, on the caller's thread */
+    char msg[sizeof s->fail];
+    memcpy(msg, s->fail, sizeof msg);
+    pthread_mutex_unlock(&p->mu);
+    stop_threads(p); /* none may touch the batch ring (pinned memory) while the job ends */
+    core_user_error("%s", msg);
+  }
   s->batch.wait_ms = timer_since_ms(t0);
   s->batch.n_corrupt = s->n_corrupt;
   s->state = SLOT_HELD;
@@ -551,15 +616,7 @@ void pipeline_release(Pipeline *p, const Batch *b) {
 
 void pipeline_close(Pipeline *p) {
   if (!p) return;
-  pthread_mutex_lock(&p->mu);
-  p->shutdown = 1;
-  p->gen++;
-  pthread_cond_broadcast(&p->cv_reader);
-  pthread_cond_broadcast(&p->cv_work);
-  pthread_cond_broadcast(&p->cv_idle);
-  pthread_mutex_unlock(&p->mu);
-  pthread_join(p->reader, NULL);
-  for (int i = 0; i < p->n_workers; i++) pthread_join(p->workers[i], NULL);
+  stop_threads(p);
   for (int i = 0; i <= p->n_workers; i++) {
     sample_worker_free(p->ctx[i].sw);
     mem_free(p->ctx[i].scratch);

@@ -18,7 +18,10 @@
  *
  * Corrupt samples (undecodable JPEG, bad label) are replaced deterministically
  * and counted in Batch.n_corrupt; structural problems (missing file, wrong
- * format/version, truncated shard) make pipeline_open fail with one line.
+ * format/version, truncated shard) make pipeline_open fail with one line.  A
+ * corrupt record whose 64 successors in the epoch's order are all bad too
+ * means a damaged shard set: pipeline_next ends the job with a one-line user
+ * error (exit 2, core_user_error) when the batch holding it is due.
  */
 #ifndef RD_DATA_PIPELINE_H
 #define RD_DATA_PIPELINE_H
@@ -66,7 +69,8 @@ int pipeline_image_h(const Pipeline *p);
 int pipeline_image_w(const Pipeline *p);
 
 /* Starts producing the batches of `epoch` from batch index `first_step` on
- * (first_step > 0 resumes in the middle of an epoch, exactly). */
+ * (first_step > 0 resumes in the middle of an epoch, exactly).  Every batch
+ * from pipeline_next must have been released before this call. */
 void pipeline_start_epoch(Pipeline *p, int64_t epoch, int64_t first_step);
 
 /* The next batch of the epoch in order, or NULL at the end of the epoch.

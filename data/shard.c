@@ -299,6 +299,115 @@ static int glob_paths(const char *pattern, char ***paths, int *n_paths) {
   return 0;
 }
 
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* A name "<set>-IIIII-of-NNNNN.h5" (what resnet_shards writes): the length
+ * of <set>, the index and the count.  0, or -1 for any other name. */
+static int parse_shard_name(const char *name, size_t *set_len, int *index, int *count) {
+  static const char form[] = "-00000-of-00000.h5"; /* 0: a digit */
+  size_t n = strlen(name), k = sizeof form - 1;
+  if (n <= k) return -1;
+  const char *tail = name + n - k;
+  for (size_t i = 0; i < k; i++)
+    if (form[i] == '0' ? tail[i] < '0' || tail[i] > '9' : tail[i] != form[i]) return -1;
+  *set_len = n - k;
+  *index = atoi(tail + 1);
+  *count = atoi(tail + 10);
+  return *count >= 1 && *index < *count ? 0 : -1;
+}
+
+int shard_check_complete(const char *where, char *const *paths, int n_paths, char *err,
+                         size_t err_len) {
+  char *done = mem_calloc_or_die((size_t)(n_paths ? n_paths : 1), 1, "shard set check");
+  int rc = 0;
+  for (int i = 0; i < n_paths && !rc; i++) {
+    const char *a = base_name(paths[i]);
+    size_t len;
+    int index, count;
+    if (done[i] || parse_shard_name(a, &len, &index, &count)) continue;
+    /* the files of set a[0, len): all with the same count, every index once */
+    char *seen = mem_calloc_or_die((size_t)count, 1, "shard set check");
+    int found = 0;
+    for (int j = i; j < n_paths && !rc; j++) {
+      const char *b = base_name(paths[j]);
+      size_t len_b;
+      int index_b, count_b;
+      if (done[j] || parse_shard_name(b, &len_b, &index_b, &count_b) || len_b != len ||
+          strncmp(a, b, len))
+        continue;
+      done[j] = 1;
+      if (count_b != count)
+        rc = core_err(err, err_len, "%s: shard set '%.*s' mixes %s and %s (files of two "
+                      "builds); remove the stale ones or rebuild the set", where, (int)len, a,
+                      a, b);
+      else
+        found += !seen[index_b]++;
+    }
+    if (!rc && found < count) {
+      int first_missing = 0;
+      while (seen[first_missing]) first_missing++;
+      char more[64] = "";
+      if (count - found > 1) snprintf(more, sizeof more, " and %d more", count - found - 1);
+      rc = core_err(err, err_len, "%s: shard set '%.*s' is incomplete: %d of %d files (missing "
+                    "%.*s-%05d-of-%05d.h5%s); rebuild it or restore the file", where, (int)len,
+                    a, found, count, (int)len, a, first_missing, count, more);
+    }
+    mem_free(seen);
+  }
+  mem_free(done);
+  return rc;
+}
+
+/* Whether a file of a folder without <split>-*.h5 belongs to another split:
+ * named <other>-* for another split we know, or with another split attribute
+ * (files HDF5 cannot open are kept: shard_open names the problem). */
+static int of_other_split(const char *path, const char *split) {
+  static const char *const known[] = {"train", "val"};
+  const char *name = base_name(path);
+  for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+    size_t n = strlen(known[k]);
+    if (strcmp(known[k], split) && !strncmp(name, known[k], n) && name[n] == '-') return 1;
+  }
+  char attr[64];
+  return shard_read_attr(path, "split", attr, sizeof attr) == 0 && strcmp(attr, split);
+}
+
+/* The folder's *.h5 without those of another split, for a folder that has
+ * no <split>-*.h5.  0, or -1 with a message. */
+static int list_folder_fallback(const char *dir, const char *split, char ***paths,
+                                int *n_paths, char *err, size_t err_len) {
+  char pattern[4096], **all;
+  int n_all;
+  snprintf(pattern, sizeof pattern, "%s/*.h5", dir);
+  if (glob_paths(pattern, &all, &n_all))
+    return core_err(err, err_len, "%s: a folder without shard files (*.h5); make them with "
+                    "resnet_shards build or resnet_shards synth", dir);
+  *paths = mem_alloc_or_die((size_t)n_all * sizeof(char *), "shard paths");
+  int n_other = 0;
+  const char *other = NULL;
+  for (int i = 0; i < n_all; i++) {
+    if (!of_other_split(all[i], split))
+      (*paths)[(*n_paths)++] = mem_strdup_or_die(all[i]);
+    else if (n_other++ == 0)
+      other = all[i];
+  }
+  int rc = 0;
+  if (*n_paths == 0) {
+    char more[64] = "";
+    if (n_other > 1) snprintf(more, sizeof more, " and %d more", n_other - 1);
+    rc = core_err(err, err_len, "%s: no shards of split '%s' (found %s%s, of another split; "
+                  "build them with resnet_shards or point data.%s elsewhere)", dir, split,
+                  base_name(other), more, split);
+    mem_free(*paths);
+    *paths = NULL;
+  }
+  shard_free_paths(all, n_all);
+  return rc;
+}
+
 int shard_list(const char *spec, const char *split, char ***paths, int *n_paths, char *err,
                size_t err_len) {
   *paths = NULL;
@@ -310,24 +419,31 @@ int shard_list(const char *spec, const char *split, char ***paths, int *n_paths,
     return core_err(err, err_len, "%s: no shard files match (make them with resnet_shards build "
                 "or resnet_shards synth)", spec);
   }
+  int rc;
   if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) {
     snprintf(pattern, sizeof pattern, "%s/%s-*.h5", spec, split);
-    if (!glob_paths(pattern, paths, n_paths)) return 0;
-    snprintf(pattern, sizeof pattern, "%s/*.h5", spec);
-    if (!glob_paths(pattern, paths, n_paths)) return 0;
-    return core_err(err, err_len, "%s: a folder without shard files (*.h5); make them with "
-                "resnet_shards build or resnet_shards synth", spec);
-  }
-  if (stat(spec, &st) == 0) {
+    if (glob_paths(pattern, paths, n_paths) &&
+        list_folder_fallback(spec, split, paths, n_paths, err, err_len))
+      return -1;
+  } else if (stat(spec, &st) == 0) {
     *paths = mem_alloc_or_die(sizeof(char *), "shard paths");
     (*paths)[0] = mem_strdup_or_die(spec);
     *n_paths = 1;
     return 0;
+  } else {
+    snprintf(pattern, sizeof pattern, "%s-*.h5", spec); /* DIR/train -> DIR/train-*.h5 */
+    if (glob_paths(pattern, paths, n_paths))
+      return core_err(err, err_len, "%s: no such file or folder, and no shards %s (a shard "
+                      "folder, a glob, a .h5 file or a shard-name prefix)", spec, pattern);
   }
-  snprintf(pattern, sizeof pattern, "%s-*.h5", spec); /* DIR/train -> DIR/train-*.h5 */
-  if (!glob_paths(pattern, paths, n_paths)) return 0;
-  return core_err(err, err_len, "%s: no such file or folder, and no shards %s (a shard folder, a "
-              "glob, a .h5 file or a shard-name prefix)", spec, pattern);
+  /* a folder or a prefix names whole sets: all of their shards must be there */
+  rc = shard_check_complete(spec, *paths, *n_paths, err, err_len);
+  if (rc) {
+    shard_free_paths(*paths, *n_paths);
+    *paths = NULL;
+    *n_paths = 0;
+  }
+  return rc;
 }
 
 void shard_free_paths(char **paths, int n_paths) {

@@ -10,11 +10,15 @@
  * (H5Dget_offset), so any number of threads read without HDF5's global lock.
  *
  * A shard set is the sorted list of shards named by a folder (its
- * <split>-*.h5, or all its *.h5 when it has none of those), a glob, one file,
- * or a shard-name prefix (DIR/train for DIR/train-*.h5); its records are
- * numbered 0..N-1 in that order.
+ * <split>-*.h5; when it has none of those, its *.h5 less the files of another
+ * split: named train-* / val-*, or with another `split` attribute), a glob,
+ * one file, or a shard-name prefix (DIR/train for DIR/train-*.h5); its
+ * records are numbered 0..N-1 in that order.  A folder or a prefix must name
+ * whole sets: files named <set>-IIIII-of-NNNNN.h5 must be there for every
+ * index 0..N-1, all with the same N.  A glob or one file may name a subset.
  * Errors are one line naming the file and what would fix it.  HDF5 calls
- * happen only in shard_open / shard_set_open (the caller's thread).
+ * happen only in shard_open / shard_list / shard_set_open (the caller's
+ * thread).
  */
 #ifndef RD_DATA_SHARD_H
 #define RD_DATA_SHARD_H
@@ -56,6 +60,12 @@ void shard_close(Shard *s);
 int shard_list(const char *spec, const char *split, char ***paths, int *n_paths, char *err,
                size_t err_len);
 void shard_free_paths(char **paths, int n_paths);
+
+/* Among paths, the files named <set>-IIIII-of-NNNNN.h5 (other names are not
+ * looked at): for every <set>, all of 0..N-1 with one N.  0, or -1 with a
+ * message naming `where` and a missing file. */
+int shard_check_complete(const char *where, char *const *paths, int n_paths, char *err,
+                         size_t err_len);
 
 int shard_set_open(ShardSet *set, const char *spec, const char *split, char *err,
                    size_t err_len);

@@ -1,11 +1,18 @@
 /* shard_writer.c - stage records, then write the HDF5 shard atomically; see
  * shard_writer.h.  Attribute strings are fixed-length UTF-8 (h5py reads them
- * as bytes); /keys and /classes are variable-length strings. */
+ * as bytes); /keys and /classes are variable-length strings.
+ *
+ * The temporary files of open writers are listed in fixed slots (no memory
+ * is freed under a reader), so an exit handler and a signal handler can
+ * remove them. */
 #include "data/shard_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,7 +22,66 @@
 #include "core/mem.h"
 #include "data/shard.h"
 
-enum { COPY_CHUNK_BYTES = 16 << 20 };
+enum { COPY_CHUNK_BYTES = 16 << 20, MAX_LIVE = 16, TEMP_PATH_MAX = 4352 };
+
+/* ------------------------------------------------ temporary files */
+
+typedef struct {
+  atomic_int state;                     /* 0 free, 1 being filled, 2 listed */
+  char tmp[TEMP_PATH_MAX], stage[TEMP_PATH_MAX];
+} LiveTemps;
+
+static LiveTemps g_live[MAX_LIVE];
+static atomic_int g_exit_handler;
+
+/* Async-signal-safe: unlink only. */
+void shard_writer_remove_temp_files(void) {
+  for (int k = 0; k < MAX_LIVE; k++) {
+    if (atomic_load(&g_live[k].state) != 2) continue;
+    unlink(g_live[k].stage);
+    unlink(g_live[k].tmp);
+  }
+}
+
+static void exit_handler(void) { shard_writer_remove_temp_files(); }
+
+static void on_signal(int sig) {
+  shard_writer_remove_temp_files();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void shard_writer_cleanup_on_signals(void) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction old, sa;
+    if (sigaction(sigs[i], NULL, &old) || old.sa_handler != SIG_DFL) continue; /* nohup &c. */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+/* Lists the writer's temporary files (slot index, or -1 when all are taken:
+ * then they are only removed by the next build's clean-up). */
+static int list_temps(const char *tmp, const char *stage) {
+  if (!atomic_exchange(&g_exit_handler, 1)) atexit(exit_handler);
+  if (strlen(tmp) >= TEMP_PATH_MAX || strlen(stage) >= TEMP_PATH_MAX) return -1;
+  for (int k = 0; k < MAX_LIVE; k++) {
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&g_live[k].state, &expect, 1)) continue;
+    snprintf(g_live[k].tmp, sizeof g_live[k].tmp, "%s", tmp);
+    snprintf(g_live[k].stage, sizeof g_live[k].stage, "%s", stage);
+    atomic_store(&g_live[k].state, 2);
+    return k;
+  }
+  return -1;
+}
+
+static void unlist_temps(int k) {
+  if (k >= 0) atomic_store(&g_live[k].state, 0);
+}
 
 struct ShardWriter {
   char *path, *tmp_path, *stage_path;
@@ -26,6 +92,7 @@ struct ShardWriter {
   uint64_t *offsets;      /* (cap + 1) */
   int32_t *labels;        /* (cap) */
   char **keys;            /* (cap) */
+  int live;               /* slot in g_live, or -1 */
 };
 
 static char *join(const char *a, const char *b) {
@@ -50,6 +117,7 @@ ShardWriter *shard_writer_open(const char *path, const ShardMeta *meta) {
   }
   w->stage = fopen(w->stage_path, "w+b");
   if (!w->stage) core_user_error("cannot write %s: %s", w->stage_path, strerror(errno));
+  w->live = list_temps(w->tmp_path, w->stage_path);
   w->offsets = mem_calloc_or_die(1, sizeof(uint64_t), "shard offsets");
   return w;
 }
@@ -183,11 +251,27 @@ static void write_file(ShardWriter *w) {
   H5_CHECK(H5Fclose(f));
 }
 
+/* fsync of the folder holding `path`, so that a rename in it is durable
+ * (file systems that cannot sync a folder say EINVAL: nothing to do). */
+static void sync_folder(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char dir[TEMP_PATH_MAX];
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) FATAL("open %s: %s", dir, strerror(errno));
+  if (fsync(fd) && errno != EINVAL && errno != EROFS) FATAL("fsync %s: %s", dir, strerror(errno));
+  close(fd);
+}
+
 static void sync_and_rename(const char *from, const char *to) {
   int fd = open(from, O_RDONLY | O_CLOEXEC);
   if (fd < 0 || fsync(fd)) FATAL("fsync %s: %s", from, strerror(errno));
   close(fd);
   if (rename(from, to)) FATAL("rename %s -> %s: %s", from, to, strerror(errno));
+  sync_folder(to);
 }
 
 void shard_writer_close(ShardWriter *w) {
@@ -196,6 +280,7 @@ void shard_writer_close(ShardWriter *w) {
   fclose(w->stage);
   unlink(w->stage_path);
   sync_and_rename(w->tmp_path, w->path);
+  unlist_temps(w->live);
   for (int64_t i = 0; i < w->n; i++) mem_free(w->keys[i]);
   if (w->class_names)
     for (int c = 0; c < w->meta.num_classes; c++) mem_free(w->class_names[c]);

@@ -7,6 +7,13 @@
  * file offset -- then fsyncs and renames it into place.  A shard therefore
  * exists complete or not at all.  I/O failures are fatal (they are not the
  * data's fault); a folder that cannot be written is a user error.
+ *
+ * Temporary files are <shard>.tmp and <shard>.records.tmp.  Those of open
+ * writers are removed when the process exits before closing them (an exit
+ * handler: fatal and user errors end in exit()) and, after
+ * shard_writer_cleanup_on_signals, on SIGINT / SIGTERM / SIGHUP.  A process
+ * killed outright leaves them; resnet_shards removes such leftovers of its
+ * own naming pattern when it starts writing into the folder again.
  */
 #ifndef RD_DATA_SHARD_WRITER_H
 #define RD_DATA_SHARD_WRITER_H
@@ -36,5 +43,12 @@ uint64_t shard_writer_bytes(const ShardWriter *w);
 
 /* Writes the shard and frees the writer. */
 void shard_writer_close(ShardWriter *w);
+
+/* Removes the temporary files of every open writer (async-signal-safe). */
+void shard_writer_remove_temp_files(void);
+
+/* Installs handlers that remove them and then die of the signal, for
+ * SIGINT, SIGTERM and SIGHUP where those have their default action. */
+void shard_writer_cleanup_on_signals(void);
 
 #endif

@@ -3,7 +3,10 @@
  * data_batch_1..5.bin -> train (50000), test_batch.bin -> val (10000); each
  * record is 1 label byte and 3072 pixel bytes: the R, G, B planes of a 32x32
  * image, rows top to bottom.  Stored as /pixels [N, 32, 32, 3] (HWC).  Class
- * names come from batches.meta.txt when it is there. */
+ * names come from batches.meta.txt when it is there.  Every batch file must
+ * hold exactly 10000 records with labels 0..9; anything else (a truncated
+ * download, CIFAR-100's binaries) is refused with one line naming the file
+ * and record. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +18,11 @@
 #include "data/tools/shards_tool.h"
 #include "data/tools/split_writer.h"
 
-enum { SIDE = 32, PLANE = SIDE * SIDE, RECORD = 1 + 3 * PLANE, N_CLASSES = 10, MAX_FILES = 8 };
+enum {
+  SIDE = 32, PLANE = SIDE * SIDE, RECORD = 1 + 3 * PLANE, N_CLASSES = 10,
+  PER_FILE = 10000,  /* records in each CIFAR-10 batch file */
+  N_TRAIN_FILES = 5, N_FILES = 6,
+};
 
 static void class_names(const char *dir, NameList *names) {
   memset(names, 0, sizeof *names);
@@ -36,40 +43,39 @@ static void class_names(const char *dir, NameList *names) {
   }
 }
 
-/* Reads the batch files; 0, or -1 after printing which one is wrong. */
-static int load(const char *dir, const char *const *files, int n_files, uint8_t **data,
-                size_t *n_bytes, int64_t *per_file) {
-  *data = NULL;
-  *n_bytes = 0;
-  for (int i = 0; i < n_files; i++) {
-    char *path = files_join(dir, files[i]);
-    size_t n;
-    uint8_t *d = files_read(path, &n);
-    if (!d || n % RECORD) {
-      fprintf(stderr, "error: %s: %s\n", path,
-              d ? "size is not a multiple of 3073 bytes (not a CIFAR-10 binary batch)"
-                : strerror(errno));
-      mem_free(d);
-      mem_free(path);
-      return -1;
-    }
-    *data = mem_realloc_or_die(*data, *n_bytes + n, "CIFAR batches");
-    memcpy(*data + *n_bytes, d, n);
-    *n_bytes += n;
-    per_file[i] = (int64_t)(n / RECORD);
-    mem_free(d);
-    mem_free(path);
+/* One batch file, checked: PER_FILE records with labels 0..9.  Its bytes, or
+ * NULL after one line naming the file (and record) and what is wrong. */
+static uint8_t *read_batch(const char *dir, const char *file) {
+  char *path = files_join(dir, file);
+  size_t n;
+  uint8_t *d = files_read(path, &n);
+  char why[256] = "";
+  if (!d) {
+    snprintf(why, sizeof why, "%s", strerror(errno));
+  } else if (n != (size_t)PER_FILE * RECORD) {
+    snprintf(why, sizeof why, "%zu bytes, but a CIFAR-10 batch file holds %d records of %d bytes "
+             "(%d bytes): a partial download? fetch cifar-10-binary.tar.gz again", n, PER_FILE,
+             RECORD, PER_FILE * RECORD);
+  } else {
+    for (int r = 0; r < PER_FILE && !why[0]; r++)
+      if (d[(size_t)r * RECORD] >= N_CLASSES)
+        snprintf(why, sizeof why, "record %d has label %d, CIFAR-10 labels are 0..%d: not a "
+                 "CIFAR-10 batch file, or a damaged one (fetch cifar-10-binary.tar.gz again)", r,
+                 d[(size_t)r * RECORD], N_CLASSES - 1);
   }
-  return 0;
+  if (why[0]) {
+    fprintf(stderr, "error: %s: %s\n", path, why);
+    mem_free(d);
+    d = NULL;
+  }
+  mem_free(path);
+  return d;
 }
 
-static int write_split(const BuildOptions *o, const char *split, const char *const *files,
-                       int n_files, int n_shards, const NameList *names) {
-  uint8_t *data;
-  size_t n_bytes;
-  int64_t per_file[MAX_FILES];
-  if (load(o->input, files, n_files, &data, &n_bytes, per_file)) return -1;
-  int64_t n = (int64_t)(n_bytes / RECORD);
+static void write_split(const BuildOptions *o, const char *split, const char *const *files,
+                        uint8_t *const *batches, int n_files, int n_shards,
+                        const NameList *names) {
+  int64_t n = (int64_t)n_files * PER_FILE;
   char source[4200];
   snprintf(source, sizeof source, "cifar10:%s", o->input);
   ShardMeta meta = {SHARD_RAW, N_CLASSES, SIDE, SIDE, split, source,
@@ -78,37 +84,37 @@ static int write_split(const BuildOptions *o, const char *split, const char *con
   uint8_t hwc[3 * PLANE];
   Progress prog;
   progress_start(&prog, split, n);
-  int bad = 0, file = 0;
-  for (int64_t i = 0, first = 0; i < n; i++) {
-    while (i - first >= per_file[file]) first += per_file[file++];
-    const uint8_t *rec = data + (size_t)i * RECORD;
+  for (int64_t i = 0; i < n; i++) {
+    int file = (int)(i / PER_FILE), r = (int)(i % PER_FILE);
+    const uint8_t *rec = batches[file] + (size_t)r * RECORD;
     for (int p = 0; p < PLANE; p++)
       for (int c = 0; c < 3; c++) hwc[3 * p + c] = rec[1 + c * PLANE + p];
     char key[128];
-    snprintf(key, sizeof key, "%s:%lld", files[file], (long long)(i - first));
-    if (rec[0] >= N_CLASSES) bad++;
+    snprintf(key, sizeof key, "%s:%d", files[file], r);
     split_writer_next(w, hwc, sizeof hwc, rec[0], key);
     if (i % 1000 == 999) progress_update(&prog, i + 1, split_writer_bytes(w));
   }
   progress_update(&prog, n, split_writer_bytes(w));
   progress_finish(&prog);
-  printf("%s: %lld images 32x32 in %d shard%s%s\n", split, (long long)n, n_shards,
-         n_shards == 1 ? "" : "s", bad ? " (some labels are >= 10: not CIFAR-10?)" : "");
+  printf("%s: %lld images 32x32 in %d shard%s\n", split, (long long)n, n_shards,
+         n_shards == 1 ? "" : "s");
   split_writer_close(w);
-  mem_free(data);
-  return 0;
 }
 
 int shards_build_cifar10(const BuildOptions *o) {
-  static const char *const train[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                                      "data_batch_4.bin", "data_batch_5.bin"};
-  static const char *const test[] = {"test_batch.bin"};
-  NameList names;
-  class_names(o->input, &names);
-  int rc = write_split(o, "train", train, 5, o->shards ? o->shards : 1, &names) ||
-                   write_split(o, "val", test, 1, 1, &names)
-               ? 2
-               : 0;
-  files_free(&names);
-  return rc;
+  static const char *const files[N_FILES] = {"data_batch_1.bin", "data_batch_2.bin",
+                                             "data_batch_3.bin", "data_batch_4.bin",
+                                             "data_batch_5.bin", "test_batch.bin"};
+  uint8_t *batches[N_FILES];
+  int ok = 1;
+  for (int i = 0; i < N_FILES; i++) ok &= (batches[i] = read_batch(o->input, files[i])) != NULL;
+  if (ok) { /* every file is checked before anything is written */
+    NameList names;
+    class_names(o->input, &names);
+    write_split(o, "train", files, batches, N_TRAIN_FILES, o->shards ? o->shards : 1, &names);
+    write_split(o, "val", files + N_TRAIN_FILES, batches + N_TRAIN_FILES, 1, 1, &names);
+    files_free(&names);
+  }
+  for (int i = 0; i < N_FILES; i++) mem_free(batches[i]);
+  return ok ? 0 : 2;
 }

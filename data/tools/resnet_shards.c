@@ -11,14 +11,18 @@
  * The command-line shape is an interface: scripts rely on it.  Exit status 0
  * on success, 2 for a usage mistake or bad data (with one line saying what).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/check.h"
 #include "data/shard.h"
+#include "data/shard_writer.h"
 #include "data/tools/files.h"
 #include "data/tools/parallel.h"
 #include "data/tools/shards_tool.h"
@@ -102,12 +106,50 @@ static long long get_int(const Opt *opts, int n, const char *name, long long def
   return x;
 }
 
+/* Holds an exclusive lock on DIR until the process ends, so that no two
+ * builds write into one folder (and removing leftovers is safe).  0, or 2
+ * when another one holds it; file systems without flock go unlocked. */
+static int lock_output(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0; /* fd stays open: the lock lives on */
+  int busy = errno == EWOULDBLOCK;
+  close(fd);
+  if (!busy) return 0;
+  fprintf(stderr, "error: %s: another resnet_shards is writing into this folder; wait for it "
+          "or use another folder\n", dir);
+  return 2;
+}
+
+/* Removes the temporary files an interrupted build of ours left in DIR
+ * (DIR/<split>-IIIII-of-NNNNN.h5.tmp and .h5.records.tmp). */
+static void remove_leftovers(const char *dir, const char *split) {
+  static const char *const tails[] = {".h5.tmp", ".h5.records.tmp"};
+  for (int t = 0; t < 2; t++) {
+    char pattern[4300];
+    snprintf(pattern, sizeof pattern, "%s/%s-[0-9][0-9][0-9][0-9][0-9]-of-"
+             "[0-9][0-9][0-9][0-9][0-9]%s", dir, split, tails[t]);
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g)) continue;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+      if (unlink(g.gl_pathv[i]))
+        perror(g.gl_pathv[i]);
+      else
+        printf("removed %s (left by an interrupted build)\n", g.gl_pathv[i]);
+    }
+    globfree(&g);
+  }
+}
+
 /* Makes DIR; refuses to mix with shards of a split already there. */
 static int prepare_output(const char *dir, int overwrite, const char *const *splits, int n) {
   if (files_mkdirs(dir)) {
     perror(dir);
     return 2;
   }
+  if (lock_output(dir)) return 2;
+  shard_writer_cleanup_on_signals();
+  for (int s = 0; s < n; s++) remove_leftovers(dir, splits[s]);
   for (int s = 0; s < n; s++) {
     char pattern[4200];
     snprintf(pattern, sizeof pattern, "%s/%s-*.h5", dir, splits[s]);

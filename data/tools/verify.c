@@ -4,10 +4,13 @@
  * contiguous layout, offsets, file size), then checks every record's label
  * range and size, and with --decode decodes every image completely on all
  * threads.  Each problem is one line naming the shard file, the record index
- * and its key.  Exit status 2 if anything is wrong.
+ * and its key (the first MAX_LISTED of the run; the rest are counted).  A
+ * folder's shard sets must be complete (every <set>-IIIII-of-NNNNN.h5, as
+ * the pipeline requires).  Exit status 2 if anything is wrong.
  *
  * info prints, per split, shards / records / bytes / format version /
- * encoding and the number of records of each class.
+ * encoding and the number of records of each class (and a warning for an
+ * incomplete set).
  */
 #include <errno.h>
 #include <glob.h>
@@ -80,17 +83,20 @@ static void decode_one(void *ctx, int64_t i, int t) {
 }
 
 typedef struct {
-  int64_t n_bad;
+  int64_t n_bad;         /* in this shard */
+  int64_t *n_listed;     /* lines printed in the whole run */
   char **keys;
   int64_t n_keys;
 } BadLog;
 
 static void bad_record(BadLog *log, const Shard *s, int64_t r, const char *why) {
+  log->n_bad++;
+  if (*log->n_listed >= MAX_LISTED) return;
+  ++*log->n_listed;
   if (!log->keys && shard_read_strings(s->path, "keys", &log->keys, &log->n_keys))
     log->n_keys = 0;
-  if (log->n_bad++ < MAX_LISTED)
-    printf("BAD %s: record %lld (key %s): %s\n", s->path, (long long)r,
-           r < log->n_keys ? log->keys[r] : "?", why);
+  printf("BAD %s: record %lld (key %s): %s\n", s->path, (long long)r,
+         r < log->n_keys ? log->keys[r] : "?", why);
 }
 
 static void decode_all(const Shard *s, int threads, BadLog *log) {
@@ -117,14 +123,14 @@ static void decode_all(const Shard *s, int threads, BadLog *log) {
 }
 
 /* Problems in one shard (0 when it is good). */
-static int64_t verify_shard(const char *path, int decode, int threads) {
+static int64_t verify_shard(const char *path, int decode, int threads, int64_t *n_listed) {
   Shard s;
   char err[1024];
   if (shard_open(&s, path, err, sizeof err)) {
     printf("BAD %s\n", err);
     return 1;
   }
-  BadLog log = {0};
+  BadLog log = {.n_listed = n_listed};
   for (int64_t r = 0; r < s.n; r++) {
     char why[96];
     if (s.labels[r] < 0 || s.labels[r] >= s.num_classes) {
@@ -135,14 +141,40 @@ static int64_t verify_shard(const char *path, int decode, int threads) {
     }
   }
   if (decode && s.encoding == SHARD_JPEG) decode_all(&s, threads, &log);
-  printf("%s %s: %lld records, %s, %d classes%s\n", log.n_bad ? "BAD" : "ok ", path,
-         (long long)s.n, s.encoding == SHARD_JPEG ? "jpeg" : "raw", s.num_classes,
+  char bad[64] = "";
+  if (log.n_bad) snprintf(bad, sizeof bad, ", %lld bad", (long long)log.n_bad);
+  printf("%s %s: %lld records%s, %s, %d classes%s\n", log.n_bad ? "BAD" : "ok ", path,
+         (long long)s.n, bad, s.encoding == SHARD_JPEG ? "jpeg" : "raw", s.num_classes,
          decode && s.encoding == SHARD_JPEG ? ", every image decoded" : "");
-  if (log.n_bad > MAX_LISTED)
-    printf("    (%lld more bad records not listed)\n", (long long)(log.n_bad - MAX_LISTED));
   if (log.keys) shard_free_strings(log.keys, log.n_keys);
   shard_close(&s);
   return log.n_bad;
+}
+
+/* The folder's shard sets (train-*, val-*, the other files) are complete;
+ * the number of incomplete ones, each reported on out after `tag`. */
+static int check_sets(const char *dir, const NameList *files, FILE *out, const char *tag) {
+  static const char *const prefix[] = {"train-", "val-", NULL};
+  int bad = 0;
+  char **sub = mem_alloc_or_die((size_t)(files->n ? files->n : 1) * sizeof(char *), "files");
+  for (size_t k = 0; k < sizeof prefix / sizeof prefix[0]; k++) {
+    int n = 0;
+    for (int i = 0; i < files->n; i++) {
+      const char *slash = strrchr(files->names[i], '/');
+      const char *name = slash ? slash + 1 : files->names[i];
+      int is_train = !strncmp(name, prefix[0], strlen(prefix[0]));
+      int is_val = !strncmp(name, prefix[1], strlen(prefix[1]));
+      if (prefix[k] ? !strncmp(name, prefix[k], strlen(prefix[k])) : !is_train && !is_val)
+        sub[n++] = files->names[i];
+    }
+    char err[1024];
+    if (shard_check_complete(dir, sub, n, err, sizeof err)) {
+      fprintf(out, "%s%s\n", tag, err);
+      bad++;
+    }
+  }
+  mem_free(sub);
+  return bad;
 }
 
 int shards_verify(const char *spec, int decode, int threads) {
@@ -151,8 +183,13 @@ int shards_verify(const char *spec, int decode, int threads) {
     fprintf(stderr, "error: %s: no shard files (*.h5) found\n", spec);
     return 2;
   }
-  int64_t bad = 0;
-  for (int i = 0; i < files.n; i++) bad += verify_shard(files.names[i], decode, threads);
+  int64_t bad = 0, bad_records = 0, n_listed = 0;
+  if (files_is_dir(spec)) bad += check_sets(spec, &files, stdout, "BAD ");
+  for (int i = 0; i < files.n; i++)
+    bad_records += verify_shard(files.names[i], decode, threads, &n_listed);
+  if (bad_records > n_listed)
+    printf("(%lld more bad records not listed)\n", (long long)(bad_records - n_listed));
+  bad += bad_records;
   printf("%d shard file%s checked: %s\n", files.n, files.n == 1 ? "" : "s",
          bad ? "PROBLEMS FOUND" : "all good");
   files_free(&files);
@@ -225,6 +262,7 @@ int shards_info(const char *spec) {
     fprintf(stderr, "error: %s: no shard files (*.h5) found\n", spec);
     return 2;
   }
+  if (files_is_dir(spec)) check_sets(spec, &files, stderr, "warning: ");
   SplitInfo splits[MAX_SPLITS];
   int n_splits = 0, rc = 0;
   char **names = NULL;
