@@ -97,6 +97,19 @@ rd_print_cmd() {
   echo "$out"
 }
 
+# rd_run_cmd DRY_RUN LABEL CMD...: with DRY_RUN=1 print CMD (quoted so it can
+# be pasted) and exit 0; else say "LABEL: CMD" on stderr and exec CMD.
+rd_run_cmd() {
+  local dry=$1 label=$2
+  shift 2
+  if [ "$dry" = 1 ]; then
+    rd_print_cmd "$@"
+    exit 0
+  fi
+  echo "$label: $(rd_print_cmd "$@")" >&2
+  exec "$@"
+}
+
 # rd_mca_default NAME VALUE: "--mca NAME VALUE" unless OMPI_MCA_NAME is set
 # in the environment (the user's choice wins).
 rd_mca_default() {

@@ -64,16 +64,15 @@ else
   per_rank=1
   cmd+=(--map-by slot --bind-to none --oversubscribe)
 fi
+oversubscribed=$((cores < np))
 [ "$(id -u)" = 0 ] && cmd+=(--allow-run-as-root)
 mapfile -t -O "${#cmd[@]}" cmd < <(rd_mca_default btl self,vader)
 mapfile -t -O "${#cmd[@]}" cmd < <(rd_mca_default btl_vader_single_copy_mechanism none)
 mapfile -t -O "${#cmd[@]}" cmd < <(rd_env_default NCCL_DEBUG WARN)
 mapfile -t -O "${#cmd[@]}" cmd < <(rd_env_default OMP_NUM_THREADS "$per_rank")
+# more ranks than cores: idle OpenMP threads must sleep, not spin on a core
+# another rank needs
+[ "$oversubscribed" = 1 ] &&
+  mapfile -t -O "${#cmd[@]}" cmd < <(rd_env_default OMP_WAIT_POLICY passive)
 cmd+=("${mpi_args[@]}" "$bin" "${prog_args[@]}")
-
-if [ "$dry_run" = 1 ]; then
-  rd_print_cmd "${cmd[@]}"
-  exit 0
-fi
-echo "mpirun.sh: $np rank(s), $gpus GPU(s), $cores core(s): $(rd_print_cmd "${cmd[@]}")" >&2
-exec "${cmd[@]}"
+rd_run_cmd "$dry_run" "mpirun.sh: $np rank(s), $gpus GPU(s), $cores core(s)" "${cmd[@]}"

@@ -118,10 +118,5 @@ for v in PATH LD_LIBRARY_PATH $(compgen -e | grep -E '^(NCCL_|UCX_|RD_)' | grep 
   [ -n "${!v+set}" ] && cmd+=(-x "$v")
 done
 cmd+=("${mpi_args[@]}" "$bin" "${prog_args[@]}")
-
-if [ "$dry_run" = 1 ]; then
-  rd_print_cmd "${cmd[@]}"
-  exit 0
-fi
-echo "multinode.sh: $np rank(s) on ${#hosts[@]} host(s), $per_host per host: $(rd_print_cmd "${cmd[@]}")" >&2
-exec "${cmd[@]}"
+rd_run_cmd "$dry_run" "multinode.sh: $np rank(s) on ${#hosts[@]} host(s), $per_host per host" \
+  "${cmd[@]}"

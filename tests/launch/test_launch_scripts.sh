@@ -55,7 +55,7 @@ same "mpirun.sh, no GPU: one CPU rank on all cores" \
   "mpirun -np 1 --map-by ppr:1:node:PE=2 --bind-to core$ROOT_FLAG $BASE -x OMP_NUM_THREADS=2 $BIN" \
   mpirun.sh RD_FAKE_GPUS=0 RD_FAKE_CORES=2 -- --dry-run --bin $BIN
 same "mpirun.sh, 8 GPUs but 4 cores: oversubscribed, unbound" \
-  "mpirun -np 8 --map-by slot --bind-to none --oversubscribe$ROOT_FLAG $BASE -x OMP_NUM_THREADS=1 $BIN" \
+  "mpirun -np 8 --map-by slot --bind-to none --oversubscribe$ROOT_FLAG $BASE -x OMP_NUM_THREADS=1 -x OMP_WAIT_POLICY=passive $BIN" \
   mpirun.sh RD_FAKE_GPUS=8 RD_FAKE_CORES=4 -- --dry-run --bin $BIN
 same "mpirun.sh counts CUDA_VISIBLE_DEVICES" \
   "mpirun -np 3 --map-by ppr:3:node:PE=4 --bind-to core$ROOT_FLAG $BASE -x OMP_NUM_THREADS=4 $BIN" \
