@@ -98,23 +98,20 @@ static void act_both(const Act *a, float **gpu, float **cpu) {
   X.cpu->act_to_host_f32(X.cpu, *cpu, a->c_, a->n, a->c, a->h, a->w);
 }
 
-static double act_err(const Act *a) {
+typedef double (*Metric)(const float *gpu, const float *cpu, size_t n);
+
+/* metric(GPU copy, CPU copy) of an activation tensor. */
+static double act_cmp(const Act *a, Metric metric) {
   float *g, *c;
   act_both(a, &g, &c);
-  double e = cu_rel_err(g, c, a->count);
+  double e = metric(g, c, a->count);
   mem_free(g);
   mem_free(c);
   return e;
 }
 
-static double act_max_diff(const Act *a) {
-  float *g, *c;
-  act_both(a, &g, &c);
-  double e = cu_max_abs_diff(g, c, a->count);
-  mem_free(g);
-  mem_free(c);
-  return e;
-}
+static double act_err(const Act *a) { return act_cmp(a, cu_rel_err); }
+static double act_max_diff(const Act *a) { return act_cmp(a, cu_max_abs_diff); }
 
 static void act_free(Act *a) {
   if (!a->host) return;
@@ -155,23 +152,18 @@ static void par_both(const Par *p, float **g, float **c) {
   X.cpu->params_to_host_f32(X.cpu, *c, p->c, p->n);
 }
 
-static double par_err(const Par *p) {
+/* metric(GPU copy, CPU copy) of a parameter-dtype array. */
+static double par_cmp(const Par *p, Metric metric) {
   float *g, *c;
   par_both(p, &g, &c);
-  double e = cu_rel_err(g, c, p->n);
+  double e = metric(g, c, p->n);
   mem_free(g);
   mem_free(c);
   return e;
 }
 
-static double par_max_diff(const Par *p) {
-  float *g, *c;
-  par_both(p, &g, &c);
-  double e = cu_max_abs_diff(g, c, p->n);
-  mem_free(g);
-  mem_free(c);
-  return e;
-}
+static double par_err(const Par *p) { return par_cmp(p, cu_rel_err); }
+static double par_max_diff(const Par *p) { return par_cmp(p, cu_max_abs_diff); }
 
 static void par_free(Par *p) {
   X.gpu->free(X.gpu, p->g);
