@@ -258,7 +258,7 @@ Comm *comm_nccl_create(Dist *d, int device, int group_size) {
   CUDA_CHECK(cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&impl->ready, cudaEventDisableTiming));
   CUDA_CHECK(cudaMalloc((void **)&impl->d_one, sizeof(int32_t)));
-  CUDA_CHECK(cudaMemset(impl->d_one, 0, sizeof(int32_t)));
+  CUDA_CHECK(cudaMemsetAsync(impl->d_one, 0, sizeof(int32_t), impl->stream));
   impl->compute = 0; /* the legacy default stream until told otherwise */
 
   c->allreduce = nccl_allreduce;

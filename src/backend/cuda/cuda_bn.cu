@@ -14,7 +14,6 @@
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kFlushRows = 16;   /* fp32 run length before adding into double */
 constexpr unsigned kMaxRowBlocks = 8192;
 constexpr unsigned kMaxPartBlocks = 1024;
 
@@ -81,18 +80,6 @@ __device__ void block_partials(const double (&a)[V], const double (&b)[V], bool 
   }
 }
 
-template <int V>
-__device__ __forceinline__ void flush(float (&fa)[V], float (&fb)[V], double (&da)[V],
-                                      double (&db)[V]) {
-#pragma unroll
-  for (int i = 0; i < V; i++) {
-    da[i] += fa[i];
-    db[i] += fb[i];
-    fa[i] = 0.f;
-    fb[i] = 0.f;
-  }
-}
-
 /* part (gridDim.y, 2C): per row block [sum x | sum x^2]. */
 template <typename T, int V>
 __global__ void __launch_bounds__(kThreads)
@@ -101,27 +88,21 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ double sh[];
   const int cv = blockIdx.x * blockDim.x + threadIdx.x;
   const bool active = cv * V < c;
-  float fa[V], fb[V];
   double da[V], db[V];
 #pragma unroll
-  for (int i = 0; i < V; i++) fa[i] = fb[i] = 0.f, da[i] = db[i] = 0.0;
+  for (int i = 0; i < V; i++) da[i] = db[i] = 0.0;
   if (active) {
-    int run = 0;
     const long long step = (long long)gridDim.y * blockDim.y;
     for (long long r = (long long)blockIdx.y * blockDim.y + threadIdx.y; r < m; r += step) {
       float v[V];
       load_vec<T, V>(x + r * c + (long long)cv * V, v);
 #pragma unroll
       for (int i = 0; i < V; i++) {
-        fa[i] += v[i];
-        fb[i] = fmaf(v[i], v[i], fb[i]);
-      }
-      if (++run == kFlushRows) {
-        flush<V>(fa, fb, da, db);
-        run = 0;
+        const double a = v[i]; /* a * a is exact in double, as on the CPU */
+        da[i] += a;
+        db[i] = fma(a, a, db[i]);
       }
     }
-    flush<V>(fa, fb, da, db);
   }
   block_partials<V>(da, db, active, cv, c, part + (size_t)blockIdx.y * 2 * c, sh);
 }
@@ -159,9 +140,9 @@ __global__ void finalize_kernel(int c, const double *__restrict__ stats /* (2C+1
   mean_invstd[ch] = (float)mean;
   mean_invstd[c + ch] = (float)(1.0 / sqrt(var + eps));
   if (!update) return;
-  const double unbiased = n > 1.0 ? var * n / (n - 1.0) : var;
+  const double unbias = n > 1.0 ? n / (n - 1.0) : 1.0;
   running_mean[ch] = (float)((1.0 - momentum) * (double)running_mean[ch] + momentum * mean);
-  running_var[ch] = (float)((1.0 - momentum) * (double)running_var[ch] + momentum * unbiased);
+  running_var[ch] = (float)((1.0 - momentum) * (double)running_var[ch] + momentum * var * unbias);
 }
 
 __global__ void finalize_eval_kernel(int c, const float *__restrict__ running_mean /* (C) */,
@@ -205,7 +186,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = 0; i < V; i++) {
       float o = (v[i] - mean[i]) * scale[i] + b[i];
       if (residual) o += res[i];
-      if (relu) o = o > 0.f ? o : 0.f;
+      if (relu) o = o < 0.f ? 0.f : o; /* NaN passes, as on the CPU and in torch */
       v[i] = o;
     }
     store_vec<T, V>(y + off, v);
@@ -236,15 +217,13 @@ __global__ void __launch_bounds__(kThreads)
   const int cv = blockIdx.x * blockDim.x + threadIdx.x;
   const bool active = cv * V < c;
   const int c0 = cv * V;
-  float fa[V], fb[V];
   double da[V], db[V];
 #pragma unroll
-  for (int i = 0; i < V; i++) fa[i] = fb[i] = 0.f, da[i] = db[i] = 0.0;
+  for (int i = 0; i < V; i++) da[i] = db[i] = 0.0;
   if (active) {
     float mean[V], inv[V];
     load_param<V>(mi, c0, mean);
     load_param<V>(mi, c + c0, inv);
-    int run = 0;
     const long long step = (long long)gridDim.y * blockDim.y;
     for (long long r = (long long)blockIdx.y * blockDim.y + threadIdx.y; r < m; r += step) {
       const long long off = r * c + c0;
@@ -265,15 +244,12 @@ __global__ void __launch_bounds__(kThreads)
       load_vec<T, V>(x + off, xv);
 #pragma unroll
       for (int i = 0; i < V; i++) {
-        fa[i] += g[i];
-        fb[i] = fmaf(g[i], (xv[i] - mean[i]) * inv[i], fb[i]);
-      }
-      if (++run == kFlushRows) {
-        flush<V>(fa, fb, da, db);
-        run = 0;
+        /* the CPU's expression: xhat in fp32, the product and sums in double */
+        const float xh = (xv[i] - mean[i]) * inv[i];
+        da[i] += (double)g[i];
+        db[i] = fma((double)g[i], (double)xh, db[i]);
       }
     }
-    flush<V>(fa, fb, da, db);
   }
   block_partials<V>(da, db, active, cv, c, part + (size_t)blockIdx.y * 2 * c, sh);
 }
@@ -290,14 +266,16 @@ __global__ void __launch_bounds__(kThreads)
   if (cv * V >= c) return;
   const int c0 = cv * V;
   const double count = stats[2 * c];
-  float mean[V], inv[V], scale[V], mg[V], mgx[V];
+  /* The CPU oracle's expressions: scale = gamma invstd, mean_g = sum_g / M,
+   * xhat_gx = (sum_gxhat / M) invstd, dx = scale (g - mean_g - (x - mean) xhat_gx). */
+  float mean[V], scale[V], mg[V], mgx[V];
 #pragma unroll
   for (int i = 0; i < V; i++) {
+    const float inv = mi[c + c0 + i];
     mean[i] = mi[c0 + i];
-    inv[i] = mi[c + c0 + i];
-    scale[i] = gamma[c0 + i] * inv[i];
+    scale[i] = gamma[c0 + i] * inv;
     mg[i] = (float)(sums[c0 + i] / count);
-    mgx[i] = (float)(sums[c + c0 + i] / count);
+    mgx[i] = (float)(sums[c + c0 + i] / count) * inv;
   }
   const long long step = (long long)gridDim.y * blockDim.y;
   for (long long r = (long long)blockIdx.y * blockDim.y + threadIdx.y; r < m; r += step) {
@@ -308,8 +286,7 @@ __global__ void __launch_bounds__(kThreads)
     if (acc) load_vec<T, V>(dx + off, o);
 #pragma unroll
     for (int i = 0; i < V; i++) {
-      float xh = (xv[i] - mean[i]) * inv[i];
-      float d = scale[i] * (g[i] - mg[i] - xh * mgx[i]);
+      const float d = scale[i] * (g[i] - mg[i] - (xv[i] - mean[i]) * mgx[i]);
       o[i] = acc ? o[i] + d : d;
     }
     store_vec<T, V>(dx + off, o);

@@ -5,10 +5,13 @@
  * (N,C,H,W) is a row-major matrix of M = N*H*W rows and C channels, which is
  * how every launcher sees it.
  *
- * Reductions (bn_stats, bn_bwd_reduce) are deterministic: each block adds
- * its rows in fp32 runs of at most 16 rows, then in double, writes one row
- * of per-block partials into `part` (a scratch of CUDA_BN_PART_DOUBLES
- * doubles), and a second kernel adds the partials in a fixed order.
+ * Reductions (bn_stats, bn_bwd_reduce) are deterministic and follow the CPU
+ * oracle's arithmetic: each thread adds its rows in double (x, x^2 and
+ * g xhat with xhat rounded to fp32 first, products exact in double), each
+ * block writes one row of per-block partials into `part` (a scratch of
+ * CUDA_BN_PART_DOUBLES doubles), and a second kernel adds the partials in a
+ * fixed order.  The elementwise passes evaluate the CPU oracle's fp32
+ * expressions (ReLU lets NaN through, as torch does).
  * Elementwise passes load 16-byte vectors (8 x bf16/fp16, 4 x fp32) when C
  * and the pointers allow, else one element per thread.
  * Every launcher returns the launch status (cudaGetLastError).

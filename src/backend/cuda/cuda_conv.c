@@ -17,7 +17,11 @@
 #include "core/mem.h"
 
 enum { DIR_FWD = 0, DIR_BWD_DATA = 1, DIR_BWD_FILTER = 2, N_DIRS = 3 };
-enum { MAX_PERF = 8, BLOB_VERSION = 1 };
+enum { MAX_PERF = 8, BLOB_VERSION = 1, ALIGN_BYTES = 16 };
+_Static_assert((int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT <= (int)MAX_PERF &&
+                   (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT <= (int)MAX_PERF &&
+                   (int)CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT <= (int)MAX_PERF,
+               "Perf arrays hold every algorithm cuDNN can report");
 
 static const char *const DIR_NAMES[N_DIRS] = {"forward", "backward-data", "backward-filter"};
 static const char BLOB_MAGIC[8] = {'R', 'D', 'C', 'O', 'N', 'V', 'A', '1'};
@@ -150,36 +154,49 @@ static size_t act_bytes(const CudaCtx *ctx, long long n_elems) {
   return (size_t)n_elems * (size_t)cuda_dtype_bytes(ctx->act);
 }
 
-static void *try_alloc(size_t n_bytes) {
+/* Stream-ordered scratch on the compute stream (the stream cuDNN's Find runs
+ * on), taken from the pool that already holds the freed temporaries; NULL
+ * when it does not fit (not fatal: the caller falls back to heuristics). */
+static void *try_alloc(CudaCtx *ctx, size_t n_bytes) {
   void *p = NULL;
-  if (cudaMalloc(&p, n_bytes) != cudaSuccess) {
+  cudaError_t rc = cudaMallocAsync(&p, n_bytes, ctx->compute);
+  if (rc == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
     return NULL;
   }
+  CUDA_CHECK(rc);
   return p;
 }
 
-static void find_bufs_free(FindBufs *b) {
-  CUDA_CHECK(cudaFree(b->x));
-  CUDA_CHECK(cudaFree(b->y));
-  CUDA_CHECK(cudaFree(b->w));
+/* Frees the scratch and hands it back to the driver, not just to the pool
+ * (which keeps what it holds, see cuda_ctx.h): plans are made before the
+ * activation arenas are cudaMalloc'd.  Waits for the compute stream. */
+static void find_bufs_free(CudaCtx *ctx, FindBufs *b) {
+  cuda_ctx_tmp_free(ctx, b->x);
+  cuda_ctx_tmp_free(ctx, b->y);
+  cuda_ctx_tmp_free(ctx, b->w);
+  CUDA_CHECK(cudaStreamSynchronize(ctx->compute));
+  cudaMemPool_t pool;
+  CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, ctx->device));
+  CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
 }
 
-/* Zeroed scratch tensors of the plan's shape; 0 if they do not fit. */
+/* Zeroed scratch tensors of the plan's shape, ordered on the compute stream;
+ * 0 if they do not fit. */
 static int find_bufs_alloc(CudaCtx *ctx, const ConvShape *s, FindBufs *b) {
   size_t nx = act_bytes(ctx, (long long)s->n * s->c * s->h * s->w);
   size_t ny = act_bytes(ctx, (long long)s->n * s->k * s->p * s->q);
   size_t nw = act_bytes(ctx, (long long)s->k * s->c * s->r * s->r);
-  b->x = try_alloc(nx);
-  b->y = try_alloc(ny);
-  b->w = try_alloc(nw);
+  b->x = try_alloc(ctx, nx);
+  b->y = try_alloc(ctx, ny);
+  b->w = try_alloc(ctx, nw);
   if (!b->x || !b->y || !b->w) {
-    find_bufs_free(b);
+    find_bufs_free(ctx, b);
     return 0;
   }
-  CUDA_CHECK(cudaMemset(b->x, 0, nx));
-  CUDA_CHECK(cudaMemset(b->y, 0, ny));
-  CUDA_CHECK(cudaMemset(b->w, 0, nw));
+  CUDA_CHECK(cudaMemsetAsync(b->x, 0, nx, ctx->compute));
+  CUDA_CHECK(cudaMemsetAsync(b->y, 0, ny, ctx->compute));
+  CUDA_CHECK(cudaMemsetAsync(b->w, 0, nw, ctx->compute));
   return 1;
 }
 
@@ -238,41 +255,101 @@ static int find_heuristic(CudaCtx *ctx, const ConvPlan *p, int d, Perf *out) {
   return got;
 }
 
-static int pick(const CudaCtx *ctx, const Perf *perf, int n) {
-  for (int i = 0; i < n; i++)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ctx->workspace_bytes &&
-        math_ok(ctx->precision, perf[i].math))
+static void set_math(ConvPlan *p, int d, cudnnMathType_t m) {
+  if (p->math_set[d] == m) return;
+  CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[d], m));
+  p->math_set[d] = m;
+}
+
+/* Probe: workspace of `algo` for direction d under math type m (left set on
+ * conv[d]).  Its status is the answer, not an error: anything but success
+ * means cuDNN cannot run that combination (the Find / heuristic entry's
+ * `memory` is not always what the call needs, so this is asked again). */
+static cudnnStatus_t probe_workspace(CudaCtx *ctx, ConvPlan *p, int d, int algo,
+                                     cudnnMathType_t m, size_t *bytes) {
+  set_math(p, d, m);
+  *bytes = 0;
+  switch (d) {
+  case DIR_FWD:
+    return cudnnGetConvolutionForwardWorkspaceSize(ctx->dnn, p->x, p->w, p->conv[d], p->y,
+                                                   (cudnnConvolutionFwdAlgo_t)algo, bytes);
+  case DIR_BWD_DATA:
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx->dnn, p->w, p->y, p->conv[d], p->x,
+                                                        (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+  default:
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        ctx->dnn, p->x, p->y, p->conv[d], p->w, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+  }
+}
+
+/* Math type a chosen entry runs with: fp32-strict always FMA (no TF32). */
+static cudnnMathType_t run_math(const CudaCtx *ctx, const Perf *perf) {
+  return ctx->precision == PREC_FP32_STRICT ? CUDNN_FMA_MATH : perf->math;
+}
+
+/* First usable entry (succeeded, acceptable math, runnable under the math type
+ * it will run with, workspace within the cap), its workspace in *ws; -1 if none. */
+static int pick(CudaCtx *ctx, ConvPlan *p, int d, Perf *perf, int n, size_t *ws) {
+  for (int i = 0; i < n; i++) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok(ctx->precision, perf[i].math)) continue;
+    size_t need = 0;
+    cudnnStatus_t st = probe_workspace(ctx, p, d, perf[i].algo, run_math(ctx, &perf[i]), &need);
+    if (st != CUDNN_STATUS_SUCCESS) {
+      perf[i].status = st;
+      continue;
+    }
+    if (need < perf[i].memory) need = perf[i].memory;
+    if (need <= ctx->workspace_bytes) {
+      *ws = need;
       return i;
+    }
+  }
   return -1;
+}
+
+/* "algo a: status, MiB, math; ..." of the candidates, for the fatal message. */
+static void perf_text(const Perf *perf, int n, char *buf, size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < n && len + 1 < cap; i++) {
+    int w = snprintf(buf + len, cap - len, "%salgo %d: %s, %zu MiB, math %d", i ? "; " : "",
+                     perf[i].algo, cudnnGetErrorString(perf[i].status), perf[i].memory >> 20,
+                     (int)perf[i].math);
+    if (w < 0) break;
+    len += (size_t)w;
+  }
 }
 
 static void choose_algos(CudaCtx *ctx, ConvPlan *p, ConvAlgoEntry *e) {
   FindBufs b = {0};
   int measure = 0;
   if (!ctx->conv_algo_heuristic) {
-    CUDA_CHECK(cudaStreamSynchronize(ctx->compute)); /* the workspace is shared */
     measure = find_bufs_alloc(ctx, &p->s, &b);
+    /* Find times on the compute stream with the shared workspace: let what
+     * is queued there (and the zeroing above) finish first. */
+    CUDA_CHECK(cudaStreamSynchronize(ctx->compute));
     if (!measure) log_warn("cuda: no memory to measure conv algorithms; using cuDNN heuristics");
   }
   for (int d = 0; d < N_DIRS; d++) {
     Perf perf[MAX_PERF];
+    set_math(p, d, base_math(ctx->precision)); /* what Find / the heuristics look at */
     int n = measure ? find_measured(ctx, p, d, &b, perf) : find_heuristic(ctx, p, d, perf);
-    int i = pick(ctx, perf, n);
+    size_t ws = 0;
+    int i = pick(ctx, p, d, perf, n, &ws);
     if (i < 0) {
-      char txt[128];
+      char txt[128], cand[1024];
       shape_text(&p->s, txt, sizeof txt);
-      FATAL("no cuDNN %s algorithm for conv %s (precision %s) fits the %zu MiB workspace",
-            DIR_NAMES[d], txt, config_precision_name(ctx->precision),
-            ctx->workspace_bytes >> 20);
+      perf_text(perf, n, cand, sizeof cand);
+      FATAL("no cuDNN %s algorithm for conv %s (precision %s) fits the %zu MiB workspace "
+            "(%s: %s)",
+            DIR_NAMES[d], txt, config_precision_name(ctx->precision), ctx->workspace_bytes >> 20,
+            measure ? "measured" : "heuristics", n ? cand : "no candidates");
     }
     e->algo[d] = perf[i].algo;
-    e->math[d] = ctx->precision == PREC_FP32_STRICT ? CUDNN_FMA_MATH : perf[i].math;
-    e->ws_bytes[d] = perf[i].memory;
+    e->math[d] = run_math(ctx, &perf[i]);
+    e->ws_bytes[d] = ws;
   }
-  if (measure) {
-    CUDA_CHECK(cudaStreamSynchronize(ctx->compute));
-    find_bufs_free(&b);
-  }
+  if (measure) find_bufs_free(ctx, &b);
 }
 
 /* ---- plans ----------------------------------------------------------------- */
@@ -340,19 +417,18 @@ void cuda_conv_plan_free(CudaCtx *ctx, void *plan) {
 /* The plan's algorithm for direction d, with its math type set on conv[d]. */
 static const ConvAlgoEntry *use_direction(CudaCtx *ctx, ConvPlan *p, int d) {
   const ConvAlgoEntry *e = &ctx->conv_cache->e[p->entry];
-  cudnnMathType_t m = (cudnnMathType_t)e->math[d];
-  if (p->math_set[d] != m) {
-    CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[d], m));
-    p->math_set[d] = m;
-  }
+  set_math(p, d, (cudnnMathType_t)e->math[d]);
   return e;
 }
 
-/* w (K,C,R,R) -> cuDNN's (K,R,R,C): the same memory for 1x1, else a
- * temporary (*tmp, to be freed after the call). */
+static int aligned(const void *ptr) { return ((uintptr_t)ptr % ALIGN_BYTES) == 0; }
+
+/* w (K,C,R,R) -> cuDNN's (K,R,R,C): the same memory for 1x1 (when it has the
+ * 16-byte alignment the measured algorithms had), else a temporary (*tmp, to
+ * be freed after the call). */
 static const void *filter_krsc(CudaCtx *ctx, const ConvPlan *p, const void *w, void **tmp) {
   *tmp = NULL;
-  if (p->s.r == 1) return w;
+  if (p->s.r == 1 && aligned(w)) return w;
   const ConvShape *s = &p->s;
   *tmp = cuda_ctx_tmp_alloc(ctx, act_bytes(ctx, (long long)s->k * s->c * s->r * s->r),
                             "conv weights (K,R,S,C)");
@@ -390,7 +466,7 @@ void cuda_conv_bwd_filter(CudaCtx *ctx, void *plan, float *dw, const void *dy, c
   ConvPlan *p = plan;
   const ConvShape *s = &p->s;
   const ConvAlgoEntry *e = use_direction(ctx, p, DIR_BWD_FILTER);
-  const int direct = s->r == 1 && ctx->act == CUDA_DT_F32;
+  const int direct = s->r == 1 && ctx->act == CUDA_DT_F32 && aligned(dw);
   void *out = direct ? (void *)dw
                      : cuda_ctx_tmp_alloc(ctx, act_bytes(ctx, (long long)s->k * s->c * s->r * s->r),
                                           "conv filter gradient (K,R,S,C)");

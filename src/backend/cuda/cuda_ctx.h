@@ -71,8 +71,10 @@ void *cuda_ctx_device_alloc(size_t n_bytes, const char *what);
 void *cuda_ctx_tmp_alloc(CudaCtx *ctx, size_t n_bytes, const char *what);
 void cuda_ctx_tmp_free(CudaCtx *ctx, void *ptr);
 
-/* Pinned host scratch of at least n_bytes, valid until the next call.
- * Waits for the compute stream first (the previous read-back may be pending). */
+/* Pinned host scratch of at least n_bytes, valid until the next call.  When
+ * it must grow it waits for the compute stream before freeing the old buffer;
+ * otherwise it does not wait, so a caller that queues an async copy from or
+ * into it must wait for that copy before the next call (read_back does). */
 void *cuda_ctx_host_buf(CudaCtx *ctx, size_t n_bytes);
 
 /* Copies n_bytes from device src into the pinned host scratch, waits, and

@@ -95,7 +95,7 @@ static void pref_set(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAt
 static void choose_algo(const CudaCtx *ctx, FcGemm *g) {
   cublasLtMatmulPreference_t pref;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  size_t ws = gemm_workspace(ctx);
+  uint64_t ws = gemm_workspace(ctx);
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                     &ws, sizeof ws));
   pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, g->align[0]);
@@ -104,12 +104,16 @@ static void choose_algo(const CudaCtx *ctx, FcGemm *g) {
   pref_set(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, g->align[2]);
   cublasLtMatmulHeuristicResult_t res;
   int got = 0;
-  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx->lt, g->op, g->a, g->b, g->d, g->d, pref, 1,
-                                              &res, &got));
+  /* NOT_SUPPORTED here means "no algorithm": reported below with the shape. */
+  cublasStatus_t rc = cublasLtMatmulAlgoGetHeuristic(ctx->lt, g->op, g->a, g->b, g->d, g->d, pref,
+                                                     1, &res, &got);
   CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-  CHECK(got > 0 && res.state == CUBLAS_STATUS_SUCCESS,
-        "cuBLASLt has no algorithm for FC GEMM kind %d (n %d, in %d, out %d, precision %s)",
-        g->kind, g->n, g->in, g->out, config_precision_name(ctx->precision));
+  if (rc != CUBLAS_STATUS_NOT_SUPPORTED) CUBLAS_CHECK(rc);
+  CHECK(rc == CUBLAS_STATUS_SUCCESS && got > 0 && res.state == CUBLAS_STATUS_SUCCESS,
+        "cuBLASLt has no algorithm for FC GEMM kind %d (n %d, in %d, out %d, alignment %u/%u/%u "
+        "bytes, precision %s)",
+        g->kind, g->n, g->in, g->out, g->align[0], g->align[1], g->align[2],
+        config_precision_name(ctx->precision));
   g->algo = res.algo;
 }
 

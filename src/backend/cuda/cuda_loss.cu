@@ -21,13 +21,17 @@ XentWork split_work(void *work, int n) {
   return w;
 }
 
+/* One block per sample.  The arithmetic is the CPU oracle's: the maximum in
+ * fp32 (exact), exp / log and every sum in double, so the loss and the
+ * gradient differ from it only by the order of the sums. */
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     xent_row_kernel(const T *__restrict__ logits /* (N,K) */,
                     const int32_t *__restrict__ labels /* (N) */, int k, double eps,
-                    float grad_scale, T *__restrict__ dlogits /* (N,K) or NULL */,
+                    double grad_scale, T *__restrict__ dlogits /* (N,K) or NULL */,
                     XentWork work) {
   __shared__ float shf[32];
+  __shared__ double shd[32];
   __shared__ int shi[32];
   const long long row = blockIdx.x;
   const T *z = logits + row * k;
@@ -37,33 +41,32 @@ __global__ void __launch_bounds__(kThreads)
   float m = -INFINITY;
   for (int j = threadIdx.x; j < k; j += blockDim.x) m = fmaxf(m, to_f(z[j]));
   m = block_max(m, shf);
-  float se = 0.f, sz = 0.f;
+  double se = 0.0;
+  for (int j = threadIdx.x; j < k; j += blockDim.x) se += exp((double)to_f(z[j]) - (double)m);
+  se = block_sum(se, shd);
+  const double lse = (double)m + log(se);
+  const float zl = valid ? to_f(z[label]) : NAN;
+  double sum_logp = 0.0;
+  int higher = 0;
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     const float v = to_f(z[j]);
-    se += expf(v - m);
-    sz += v;
+    sum_logp += (double)v - lse;
+    higher += v > zl;
   }
-  se = block_sum(se, shf);
-  sz = block_sum(sz, shf);
-  const float lse = m + logf(se);
-  const float zl = valid ? to_f(z[label]) : NAN;
-  int higher = 0;
-  for (int j = threadIdx.x; j < k; j += blockDim.x) higher += to_f(z[j]) > zl;
+  sum_logp = block_sum(sum_logp, shd);
   higher = block_sum(higher, shi);
 
   if (threadIdx.x == 0) {
-    const double logp_label = (double)zl - (double)lse;
-    const double sum_logp = (double)sz - (double)k * (double)lse;
-    work.loss[row] = -(1.0 - eps) * logp_label - eps / k * sum_logp;
+    work.loss[row] = -(1.0 - eps) * ((double)zl - lse) - eps / k * sum_logp;
     work.hit1[row] = valid && higher < 1;
     work.hit5[row] = valid && higher < 5;
   }
   if (!dlogits) return;
-  const float off = (float)(eps / k), on = (float)(1.0 - eps);
+  const double off = eps / k;
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
-    const float p = expf(to_f(z[j]) - lse);
-    const float target = (j == label ? on : 0.f) + off;
-    dlogits[row * k + j] = from_f<T>(grad_scale * (p - target));
+    const double target = (j == label ? 1.0 - eps : 0.0) + off;
+    const double d = grad_scale * (exp((double)to_f(z[j]) - lse) - target);
+    dlogits[row * k + j] = from_f<T>((float)d);
   }
 }
 
@@ -100,8 +103,8 @@ extern "C" cudaError_t cuda_xent(cudaStream_t s, CudaDtype dt, int n, int k, con
   if (n < 1 || k < 1) return cudaErrorInvalidValue;
   const XentWork w = split_work(work, n);
   CUDA_DISPATCH(dt, T, {
-    xent_row_kernel<T><<<n, kThreads, 0, s>>>((const T *)logits, labels, k, eps,
-                                             (float)grad_scale, (T *)dlogits, w);
+    xent_row_kernel<T><<<n, kThreads, 0, s>>>((const T *)logits, labels, k, eps, grad_scale,
+                                             (T *)dlogits, w);
   });
   xent_sum_kernel<<<1, kThreads, 0, s>>>(w, n, sums);
   return cudaGetLastError();

@@ -4,8 +4,9 @@
  * label_smoothing): per sample loss = -(1-eps) log p[label] - eps/K sum_k
  * log p[k]; a sample is a top-k hit when fewer than k classes score strictly
  * higher than its label; dlogits = grad_scale (p - ((1-eps) onehot + eps/K)).
- * One block per sample computes log-sum-exp in fp32; the per-sample results
- * are then added in a fixed order (deterministic) into one CudaXentSums.
+ * One block per sample computes the log-sum-exp in double (the CPU oracle's
+ * arithmetic); the per-sample results are then added in a fixed order
+ * (deterministic) into one CudaXentSums.
  * A label outside [0, K) gives a NaN loss and no hit.
  */
 #ifndef RD_BACKEND_CUDA_CUDA_LOSS_H

@@ -10,6 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr long long kMaxBlocks = 65536;
+constexpr long long kInputBlocks = 2048; /* each block first copies the 3 KiB table */
 
 template <typename T>
 __global__ void cast_from_f32_kernel(T *__restrict__ dst /* (n) */,
@@ -49,13 +50,17 @@ __global__ void nhwc_to_nchw_kernel(To *__restrict__ dst /* (N,C,H,W) */,
   }
 }
 
+/* The table goes to shared memory first: indexing the kernel parameter with
+ * per-thread values would serialise the warp on the constant cache. */
 template <typename T>
 __global__ void input_u8_kernel(T *__restrict__ x /* (N,H,W,3) */,
                                 const uint8_t *__restrict__ src /* (N,H,W,3) */,
                                 CudaNormalize norm, long long total) {
-  GRID_STRIDE(i, total) {
-    x[i] = from_f<T>(norm.value[i % 3][src[i]]);
-  }
+  __shared__ float table[3][256];
+  for (int j = threadIdx.x; j < 3 * 256; j += blockDim.x)
+    table[j / 256][j % 256] = norm.value[j / 256][j % 256];
+  __syncthreads();
+  GRID_STRIDE(i, total) x[i] = from_f<T>(table[i % 3][src[i]]);
 }
 
 struct PoolGeom {
@@ -90,21 +95,28 @@ __global__ void maxpool_fwd_kernel(T *__restrict__ y /* (N,P,Q,C) */,
   }
 }
 
-/* 1 when (hi, wi) holds the first value equal to ymax in the scan order
- * (row-major) of the window starting at (h0, w0). */
+/* hh * W + ww of the maximum of output (pi, qi)'s window, chosen exactly as
+ * the CPU oracle does (row-major scan from -inf, replaced when strictly
+ * greater or NaN: the first maximum, or the last NaN). */
 template <typename T>
-__device__ bool first_max_at(const T *xn /* (H,W,C) */, const PoolGeom &g, int ci, int h0,
-                             int w0, int hi, int wi, float ymax) {
-  for (int kh = 0; kh < g.r; kh++) {
-    const int hh = h0 + kh;
-    for (int kw = 0; kw < g.r; kw++) {
-      const int ww = w0 + kw;
-      if (hh == hi && ww == wi) return true;
-      if (hh < 0 || hh >= g.h || ww < 0 || ww >= g.w) continue;
-      if (to_f(xn[((long long)hh * g.w + ww) * g.c + ci]) >= ymax) return false;
+__device__ int window_argmax(const T *xn /* (H,W,C) */, const PoolGeom &g, int ci, int pi,
+                             int qi) {
+  int h0 = pi * g.stride - g.pad, w0 = qi * g.stride - g.pad;
+  const int h1 = min(h0 + g.r, g.h), w1 = min(w0 + g.r, g.w);
+  h0 = max(h0, 0);
+  w0 = max(w0, 0);
+  int best = h0 * g.w + w0;
+  float best_v = -INFINITY;
+  for (int hh = h0; hh < h1; hh++) {
+    for (int ww = w0; ww < w1; ww++) {
+      const float v = to_f(xn[((long long)hh * g.w + ww) * g.c + ci]);
+      if (v > best_v || isnan(v)) {
+        best_v = v;
+        best = hh * g.w + ww;
+      }
     }
   }
-  return false;
+  return best;
 }
 
 /* First output index o with o * stride - pad + r - 1 >= i (window reaches i). */
@@ -137,10 +149,10 @@ __global__ void maxpool_bwd_kernel(T *__restrict__ dx /* (N,H,W,C) */,
     for (int pi = p_lo; pi <= p_hi; pi++) {
       for (int qi = q_lo; qi <= q_hi; qi++) {
         const long long o = ((ni * g.p + pi) * g.q + qi) * g.c + ci;
-        const float ymax = to_f(y[o]);
-        if (xv != ymax) continue;
-        const int h0 = pi * g.stride - g.pad, w0 = qi * g.stride - g.pad;
-        if (first_max_at(xn, g, ci, h0, w0, hi, wi, ymax)) acc += to_f(dy[o]);
+        /* y[o] is the window's maximum: only an input equal to it (or a NaN)
+         * can be the argmax, so the window is rescanned only then */
+        if (!(xv == to_f(y[o]) || isnan(xv))) continue;
+        if (window_argmax(xn, g, ci, pi, qi) == hi * g.w + wi) acc += to_f(dy[o]);
       }
     }
     dx[i] = from_f<T>(acc);
@@ -235,6 +247,12 @@ __global__ void col_sum_kernel(float *__restrict__ db /* (O) */,
 
 unsigned blocks(long long n) { return cuda_blocks_for(n, kThreads, kMaxBlocks); }
 
+/* The CPU oracle's precondition: a window never lies in the padding alone. */
+bool pool_ok(int h, int w, int r, int stride, int pad) {
+  return r > 0 && stride > 0 && pad >= 0 && 2 * pad <= r && h + 2 * pad >= r &&
+         w + 2 * pad >= r;
+}
+
 PoolGeom pool_geom(int c, int h, int w, int r, int stride, int pad) {
   PoolGeom g;
   g.c = c, g.h = h, g.w = w, g.r = r, g.stride = stride, g.pad = pad;
@@ -297,15 +315,16 @@ extern "C" cudaError_t cuda_input_u8(cudaStream_t s, CudaDtype dt, void *x, cons
   const long long total = (long long)n * h * w * 3;
   if (total == 0) return cudaSuccess;
   CUDA_DISPATCH(dt, T, {
-    input_u8_kernel<T><<<blocks(total), kThreads, 0, s>>>((T *)x, src, norm, total);
+    input_u8_kernel<T><<<cuda_blocks_for(total, kThreads, kInputBlocks), kThreads, 0, s>>>(
+        (T *)x, src, norm, total);
   });
   return cudaGetLastError();
 }
 
 extern "C" cudaError_t cuda_maxpool_fwd(cudaStream_t s, CudaDtype dt, int n, int c, int h, int w,
                                         int r, int stride, int pad, void *y, const void *x) {
+  if (!pool_ok(h, w, r, stride, pad)) return cudaErrorInvalidValue;
   const PoolGeom g = pool_geom(c, h, w, r, stride, pad);
-  if (g.p < 1 || g.q < 1 || pad >= r) return cudaErrorInvalidValue;
   const long long total = (long long)n * g.p * g.q * c;
   CUDA_DISPATCH(dt, T, {
     maxpool_fwd_kernel<T><<<blocks(total), kThreads, 0, s>>>((T *)y, (const T *)x, g, total);
@@ -316,8 +335,8 @@ extern "C" cudaError_t cuda_maxpool_fwd(cudaStream_t s, CudaDtype dt, int n, int
 extern "C" cudaError_t cuda_maxpool_bwd(cudaStream_t s, CudaDtype dt, int n, int c, int h, int w,
                                         int r, int stride, int pad, void *dx, const void *dy,
                                         const void *x, const void *y) {
+  if (!pool_ok(h, w, r, stride, pad)) return cudaErrorInvalidValue;
   const PoolGeom g = pool_geom(c, h, w, r, stride, pad);
-  if (g.p < 1 || g.q < 1 || pad >= r) return cudaErrorInvalidValue;
   const long long total = (long long)n * h * w * c;
   CUDA_DISPATCH(dt, T, {
     maxpool_bwd_kernel<T><<<blocks(total), kThreads, 0, s>>>((T *)dx, (const T *)dy,
