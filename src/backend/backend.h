@@ -52,7 +52,7 @@ typedef struct {
   size_t offset;  /* elements from the arena start */
   size_t n_elems;
   double weight_decay;
-  double lr_scale; /* per-segment multiplier of the learning rate (LARS: trust ratio) */
+  double trust;   /* multiplier of this segment's update g (LARS trust ratio; 1 for SGD) */
 } OptSegment;
 
 typedef struct {
@@ -188,8 +188,9 @@ struct Backend {
 
   /* ---- optimizer -------------------------------------------------------- */
   /* SGD (PyTorch semantics, dampening 0) over segments of the arenas:
-   * g = grad_scale * grad + wd * p;  buf = momentum * buf + g;
-   * step = nesterov ? g + momentum * buf : buf;  p -= lr * lr_scale * step.
+   * g = trust * (grad_scale * grad + wd * p);  buf = momentum * buf + g;
+   * step = nesterov ? g + momentum * buf : buf;  p -= lr * step.
+   * (trust is applied before the momentum, as in You et al.'s LARS.)
    * If work != params, the working copy is refreshed from the new params. */
   void (*sgd_step)(Backend *be, void *params, void *work, const void *grads, void *momentum_buf,
                    const OptSegment *segs, int n_segs, const OptHyper *hyper);

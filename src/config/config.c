@@ -50,6 +50,7 @@ static const char *const UNIT_NAMES[] = {"epochs", "steps", NULL};
 static const char *const COMM_NAMES[] = {"auto", "nccl", "mpi", NULL};
 static const char *const LEVEL_NAMES[] = {"error", "warn", "info", "debug", NULL};
 static const char *const PROGRESS_NAMES[] = {"auto", "bar", "lines", NULL};
+static const char *const CONV_ALGO_NAMES[] = {"rank0", "find", "heuristic", NULL};
 
 #define OFF(field) offsetof(Config, field)
 #define BIG 1e18
@@ -131,6 +132,11 @@ static const KeyDef KEYS[] = {
    "fp16: initial dynamic loss scale"},
   {"train", "cuda_graph", T_BOOL, OFF(train.cuda_graph), "false", 0, 0, 0, 0, NULL,
    "GPU: capture the training step in a CUDA graph"},
+  {"train", "conv_algos", T_ENUM, OFF(train.conv_algos), "rank0", 0, 0, 0, 0, CONV_ALGO_NAMES,
+   "GPU: how cuDNN conv algorithms are chosen (rank0: rank 0 measures, every rank uses its "
+   "choices; find: each rank measures; heuristic: no measuring)"},
+  {"train", "cudnn_workspace_mb", T_INT, OFF(train.cudnn_workspace_mb), "256", 1, 65536, 0, 0,
+   NULL, "GPU: cuDNN / cuBLASLt workspace cap in MiB"},
   {"train", "threads", T_INT, OFF(train.threads), "0", 0, 1024, 0, 0, NULL,
    "CPU backend compute threads per rank (0 = cores / ranks on the node)"},
   /* [optim] */
@@ -728,10 +734,6 @@ int config_validate(const Config *c, char *err, size_t err_len) {
   }
   if (c->train.cuda_graph) {
     core_err(err, err_len, "train.cuda_graph=true is not implemented yet; set it to false");
-    return -1;
-  }
-  if (c->optim.name == OPTIM_LARS) {
-    core_err(err, err_len, "optim.name=lars is not implemented yet; use optim.name=sgd");
     return -1;
   }
   if (c->log.every_steps < 1) {

@@ -35,6 +35,7 @@ typedef enum { UNIT_EPOCHS, UNIT_STEPS } UnitId;
 typedef enum { COMM_AUTO, COMM_NCCL, COMM_MPI } CommBackendId;
 typedef enum { LEVEL_ERROR, LEVEL_WARN, LEVEL_INFO, LEVEL_DEBUG } LevelId;
 typedef enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES } ProgressId;
+typedef enum { CONV_ALGOS_RANK0, CONV_ALGOS_FIND, CONV_ALGOS_HEURISTIC } ConvAlgoId;
 
 typedef struct {
   int n;
@@ -83,6 +84,8 @@ typedef struct {
     int eval_every_epochs;
     double loss_scale;      /* fp16 initial loss scale */
     int cuda_graph;
+    int conv_algos;         /* ConvAlgoId */
+    int cudnn_workspace_mb;
     int threads;            /* CPU backend threads, 0 = cores/local ranks */
   } train;
   struct {

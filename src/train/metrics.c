@@ -213,6 +213,7 @@ static void write_epoch_json(FILE *f, const EpochRecord *r) {
   jsonw_knum(&w, "lr", r->lr);
   jsonw_knum(&w, "train_top5", r->train_top5);
   jsonw_kint(&w, "global_step", r->global_step);
+  jsonw_kint(&w, "train_samples", r->train_samples);
   jsonw_kfixed(&w, "unix_time", unix_time_s(), 3);
   if (r->has_val) {
     jsonw_knum(&w, "val_loss", r->val_loss);

@@ -38,6 +38,8 @@ typedef struct {
   int64_t epoch;           /* 0-based */
   int64_t global_step;     /* steps done at the end of the epoch */
   double train_loss, train_top1, train_top5;
+  int64_t train_samples;   /* samples the train_* figures cover, all ranks (fewer
+                              than the epoch's after a mid-epoch resume) */
   int has_val;
   double val_loss, val_top1, val_top5;
   int64_t val_samples;

@@ -156,7 +156,12 @@ static void setup_backend(Run *r) {
 #ifdef RD_HAVE_CUDA
   if (want_cuda) {
     r->gpu = dist_local_device(r->dist, n_gpus);
-    CudaBackendOptions o = {.device = r->gpu, .precision = r->cfg.train.precision};
+    int conv = r->cfg.train.conv_algos;
+    int rank0_measures = conv == CONV_ALGOS_RANK0 && r->comm && r->dist->rank != 0;
+    CudaBackendOptions o = {
+        .device = r->gpu, .precision = r->cfg.train.precision,
+        .workspace_bytes = (size_t)r->cfg.train.cudnn_workspace_mb << 20,
+        .conv_algo_heuristic = conv == CONV_ALGOS_HEURISTIC || rank0_measures};
     r->be = backend_cuda_create(&o);
     return;
   }
@@ -233,6 +238,34 @@ void run_broadcast_params(Run *r, void *data, size_t n_elems, const char *what) 
   }
 }
 
+#ifdef RD_HAVE_CUDA
+/* train.conv_algos=rank0 on several ranks: rank 0 has measured the conv
+ * algorithms of the training shape (the others only asked cuDNN's
+ * heuristics); every rank now takes rank 0's choices, so all replicas run the
+ * same kernels.  Shapes met later (evaluation, prediction) are measured by
+ * each rank. */
+static void share_conv_algos(Run *r) {
+  if (r->be->kind != BACKEND_CUDA) return;
+  int conv = r->cfg.train.conv_algos;
+  if (conv == CONV_ALGOS_RANK0 && r->comm) {
+    model_plan(r->model, r->cfg.train.batch_size, r->train_h, r->train_w);
+    int64_t n_bytes = r->dist->rank == 0 ? (int64_t)backend_cuda_conv_algos_export(r->be, NULL, 0)
+                                         : 0;
+    r->comm->broadcast(r->comm, &n_bytes, 1, COMM_I64, 0, "size of rank 0's conv algorithms");
+    unsigned char *blob = mem_alloc_or_die((size_t)n_bytes, "conv algorithms");
+    if (r->dist->rank == 0) backend_cuda_conv_algos_export(r->be, blob, (size_t)n_bytes);
+    r->comm->broadcast(r->comm, blob, (size_t)n_bytes, COMM_U8, 0, "rank 0's conv algorithms");
+    if (r->dist->rank != 0)
+      CHECK(backend_cuda_conv_algos_import(r->be, blob, (size_t)n_bytes) == 0,
+            "rank 0's conv algorithm table (%lld bytes) is not one this build reads",
+            (long long)n_bytes);
+    mem_free(blob);
+    log_info("cuda: every rank uses rank 0's conv algorithms (train.conv_algos=rank0)");
+  }
+  backend_cuda_set_conv_algo_heuristic(r->be, conv == CONV_ALGOS_HEURISTIC);
+}
+#endif
+
 static void setup_comms(Run *r) {
   if (r->dist->world == 1) return;
   r->comm = comm_mpi_create(r->dist, 0);
@@ -299,6 +332,9 @@ void run_setup(Run *r, const Config *cfg, const CliOptions *cli, Dist *dist, int
     check_image(r, &spec, r->train_h, r->train_w);
   setup_model(r);
   if (needs & RUN_NEED_OPTIM) r->opt = optim_create(r->model, &r->cfg);
+#ifdef RD_HAVE_CUDA
+  if (needs & RUN_NEED_OPTIM) share_conv_algos(r);
+#endif
   setup_sync(r, needs);
   r->hooks.bn_allreduce = r->sync_bn ? sync_bn_allreduce : NULL;
   r->hooks.bn_ctx = r->sync_bn;

@@ -1,8 +1,8 @@
 /* runinfo.c - see runinfo.h.
  *
- * RD_VERSION and RD_GIT_COMMIT are compile definitions of this file (set in
- * src/train/CMakeLists.txt from the top-level project version and
- * `git rev-parse`).  Every rank contributes a fixed-size record (host, GPU,
+ * RD_VERSION is a compile definition of this file (the top-level project
+ * version, src/train/CMakeLists.txt); RD_GIT_COMMIT comes from the header the
+ * build regenerates from `git rev-parse` (cmake/RdGitCommit.cmake).  Every rank contributes a fixed-size record (host, GPU,
  * local rank, pid) through one all-gather, so the header names every rank.
  */
 #include "train/runinfo.h"
@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "rd_git_commit.h"
 #include "train/jsonw.h"
 #ifdef RD_HAVE_CUDA
 #include <cuda_runtime_api.h>

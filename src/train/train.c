@@ -552,7 +552,7 @@ static void end_epoch(Run *r, Obs *o, const TrainPos *pos, const Window *ep, dou
                     .train_loss = ep_sums[1] > 0 ? ep_sums[0] / ep_sums[1] : 0,
                     .train_top1 = ep_sums[1] > 0 ? ep_sums[2] / ep_sums[1] : 0,
                     .train_top5 = ep_sums[1] > 0 ? ep_sums[3] / ep_sums[1] : 0,
-                    .corrupt = (int64_t)ep_sums[4]};
+                    .train_samples = (int64_t)ep_sums[1], .corrupt = (int64_t)ep_sums[4]};
   er.images_per_s = er.epoch_s > 0 ? ep_sums[1] / er.epoch_s : 0;
   if (r->val_data && (due || last) && !may_evaluate)
     log_info("epoch %lld: validation skipped, a stop was requested", (long long)pos->epoch + 1);

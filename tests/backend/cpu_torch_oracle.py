@@ -113,15 +113,16 @@ def case_xent(name, n, k, eps):
 
 
 def case_sgd(name, n, split, nesterov, momentum, lr, wd0, wd1):
-    """Two param groups; the second runs at half the learning rate."""
+    """Two param groups; the second's update is halved (trust ratio 1/2 before the
+    momentum, as in LARS): its grads and weight decay are halved."""
     p = torch.nn.Parameter(load(name, "p", (n,)).clone())
     a, b = torch.nn.Parameter(p.data[:split].clone()), torch.nn.Parameter(p.data[split:].clone())
     opt = torch.optim.SGD([{"params": [a], "weight_decay": wd0},
-                           {"params": [b], "weight_decay": wd1, "lr": lr / 2}],
+                           {"params": [b], "weight_decay": wd1 / 2}],
                           lr=lr, momentum=momentum, nesterov=bool(nesterov))
     for step in range(3):
         g = load(name, f"g{step}", (n,))
-        a.grad, b.grad = g[:split].clone(), g[split:].clone()
+        a.grad, b.grad = g[:split].clone(), g[split:].clone() / 2
         opt.step()
     save(name, "p_new", torch.cat([a.data, b.data]))
     if momentum > 0:

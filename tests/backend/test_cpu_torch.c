@@ -298,7 +298,7 @@ static void case_xent(const char *name, int n, int k, double eps) {
 
 /* Three steps over two segments (two param groups in torch).  Our grads are
  * torch's times 4 with grad_scale 1/4 (exact in binary), and segment 1 runs
- * at lr_scale 1/2 (torch: that group's lr is lr / 2). */
+ * at trust 1/2 (torch: that group's grads and weight decay are halved). */
 static void case_sgd(const char *name, int n, int split, int nesterov, double momentum,
                      double lr, double wd0, double wd1) {
   float *p = uniform(name, "p", n, 1, -1, 1);

@@ -52,6 +52,8 @@ check "np=1 on the GPU trains (exit $?)" '[ -s "$WORK/np1/final.safetensors" ]' 
 run 2 "${EQ[@]}" --set train.batch_size=8 --set log.dir="$WORK/np2" >"$WORK/np2.log" 2>&1
 check "np=2 sharing the GPU trains (exit $?)" '[ -s "$WORK/np2/final.safetensors" ]' ||
   tail -5 "$WORK/np2.log"
+check "np=2 took rank 0's conv algorithms (train.conv_algos=rank0)" \
+  'grep -q "every rank uses rank 0.s conv algorithms" "$WORK/np2.log"'
 check "np=2 losses equal np=1 (20 steps, 1e-3)" 'same_losses "$WORK/np2" "$WORK/np1" 1e-3'
 check "np=2 final parameters equal np=1 (1e-3)" \
   '"$STCMP" "$WORK/np2/final.safetensors" "$WORK/np1/final.safetensors" 1e-3'

@@ -12,8 +12,8 @@
 #   imagenet_r50       ResNet-50 v1.5, 90 epochs, 256 per rank with the linear
 #                      scaling rule, 5 warmup epochs, label smoothing 0.1, no
 #                      wd on BN/bias, bf16, sync BN, 224 crops, 8 workers
-#   imagenet_r50_mlperf  says LARS is not implemented, and optim.name=lars is
-#                      still rejected (when it is not, switch the file to LARS)
+#   imagenet_r50_mlperf  LARS (eta 0.001, trust-ratio base lr for the global
+#                      batch, no lr_scale_batch), poly decay, no wd on BN/bias
 #   smoke              synthetic data, ResNet-20, 32x32; --dry-run passes
 source "$(dirname "$0")/harness.sh"
 t_need_trainer
@@ -79,14 +79,8 @@ recipe tinyimagenet_r18.ini "Tiny ImageNet" model.arch=resnet18 model.num_classe
   data.image_size=64 data.val_crop=64
 recipe smoke.ini "tiny and self-contained" model.arch=resnet20 data.source=synthetic data.image_size=32
 recipe imagenet_r50_mlperf.ini "large batch, poly decay" model.arch=resnet50 optim.schedule=poly \
-  train.label_smoothing=0.1 optim.wd_exclude_bn_bias=true
-t_check "imagenet_r50_mlperf.ini says LARS is not implemented yet" \
-  grep -q "LARS IS NOT IMPLEMENTED YET" "$C/imagenet_r50_mlperf.ini"
-"$RD_PROG" --config "$C/imagenet_r50_mlperf.ini" --set optim.name=lars --print-config >/dev/null 2>"$T/lars"
-rc=$?
-t_show "$T/lars"
-t_check "optim.name=lars is still rejected (exit $rc); once it is accepted, move the mlperf config to LARS" \
-  [ "$rc" = 2 ]
+  train.label_smoothing=0.1 optim.wd_exclude_bn_bias=true optim.name=lars optim.lars_eta=0.001 \
+  optim.lr_scale_batch=0
 
 (cd "$T" && "$RD_PROG" --config "$C/smoke.ini" --device cpu --set "log.dir=$T/dry" --dry-run) >"$T/dry.out" 2>&1
 rc=$?

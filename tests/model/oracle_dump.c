@@ -5,12 +5,15 @@
  *
  *   oracle_dump PRECISION(f32|f64) ARCH NUM_CLASSES SHORTCUT(A|B) X.npy
  *               LABELS.npy OUT_DIR LR MOMENTUM WEIGHT_DECAY NESTEROV(0|1) SMOOTHING
+ *               [OPTIM]
  *
  * f32 runs the CPU backend, f64 the double-precision one.  X.npy: float32
  * (N,3,H,W), already normalized; LABELS.npy: float32 (N).  Writes OUT_DIR/
  * init.safetensors (F32: the initial values are float32 numbers in both
  * precisions), and in the run's precision logits.safetensors, grads.safetensors,
- * after3.safetensors, plus loss.txt. */
+ * after3.safetensors, plus loss.txt.  OPTIM: "sgd" (default) or "lars:ETA"
+ * (LARS with trust coefficient ETA; BN parameters and biases excluded from
+ * weight decay and adaptation). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +59,7 @@ static void write_file(const char *dir, const char *name, const StTensor *t, int
 }
 
 int main(int argc, char **argv) {
-  if (argc != 13) {
+  if (argc != 13 && argc != 14) {
     fprintf(stderr, "usage: see the header of oracle_dump.c\n");
     return 2;
   }
@@ -69,6 +72,13 @@ int main(int argc, char **argv) {
   cfg.optim.momentum = atof(argv[9]);
   cfg.optim.weight_decay = atof(argv[10]);
   cfg.optim.nesterov = atoi(argv[11]);
+  if (argc == 14 && !strncmp(argv[13], "lars:", 5)) {
+    cfg.optim.name = OPTIM_LARS;
+    cfg.optim.lars_eta = atof(argv[13] + 5);
+    cfg.optim.wd_exclude_bn_bias = 1;
+  } else if (argc == 14 && strcmp(argv[13], "sgd") != 0) {
+    FATAL("unknown optimizer %s (sgd or lars:ETA)", argv[13]);
+  }
   const char *out = argv[7];
   double lr = atof(argv[8]), smoothing = atof(argv[12]);
   char err[1024], path[1200];

@@ -3,11 +3,11 @@
 
 For each case, oracle_dump (C) initialises our model, exports the weights,
 runs forward/backward on a batch made here, and writes logits, loss, every
-parameter gradient and the state after 3 SGD steps (momentum, weight decay,
+parameter gradient and the state after 3 optimizer steps (momentum, weight decay,
 Nesterov on/off, label smoothing).  The same weights are loaded into
 torchvision's resnetXX (or tests/model/cifar_resnet.py) with
 load_state_dict(strict=True) -- which also proves our export is accepted --
-and trained the same way with torch.optim.SGD.
+and trained the same way with torch.optim.SGD (or a LARS written out here).
 
 Two comparisons per case:
  1. float64, exactness: our double-precision backend against PyTorch in
@@ -104,7 +104,36 @@ def make_model(arch, classes, shortcut):
     return getattr(torchvision.models, arch)(num_classes=classes)
 
 
-def torch_run(arch, classes, shortcut, init, x, y, lr, momentum, wd, nesterov, smoothing,
+class Lars:
+    """LARS written out from You, Gitman, Ginsburg 2017 (Algorithm 1) with
+    PyTorch's momentum convention: for each tensor of two or more dimensions,
+    d = trust (g + wd w) with trust = eta |w| / (|g| + wd |w|) (1 if a norm is
+    0); 1-D tensors (BN parameters, biases) get d = g, no decay, no trust;
+    buf = m buf + d; p -= lr (nesterov ? d + m buf : buf)."""
+
+    def __init__(self, params, lr, momentum, wd, nesterov, eta):
+        self.params, self.lr, self.m, self.wd = list(params), lr, momentum, wd
+        self.nesterov, self.eta, self.buf = nesterov, eta, {}
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        for p in self.params:
+            d = p.grad.clone()
+            if p.dim() > 1:
+                wn, gn = p.norm(), p.grad.norm()
+                trust = self.eta * wn / (gn + self.wd * wn) if wn > 0 and gn > 0 else 1.0
+                d = (d + self.wd * p) * trust
+            b = self.buf.get(p)
+            b = d.clone() if b is None else b.mul_(self.m).add_(d)
+            self.buf[p] = b
+            p.sub_(self.lr * (d + self.m * b if self.nesterov else b))
+
+
+def torch_run(arch, classes, shortcut, init, x, y, lr, momentum, wd, nesterov, smoothing, optim,
               dtype):
     model = make_model(arch, classes, shortcut)
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init.items()}, strict=True)
@@ -114,8 +143,11 @@ def torch_run(arch, classes, shortcut, init, x, y, lr, momentum, wd, nesterov, s
     with torch.no_grad():
         eval_logits = model(xt).double().numpy()
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd,
-                          nesterov=bool(nesterov))
+    if optim.startswith("lars:"):
+        opt = Lars(model.parameters(), lr, momentum, wd, bool(nesterov), float(optim[5:]))
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd,
+                              nesterov=bool(nesterov))
     yt = torch.from_numpy(y)
     for step in range(3):
         opt.zero_grad()
@@ -136,9 +168,9 @@ def torch_run(arch, classes, shortcut, init, x, y, lr, momentum, wd, nesterov, s
 
 
 def ours_run(precision, arch, classes, shortcut, xpath, ypath, d, lr, momentum, wd, nesterov,
-             smoothing):
+             smoothing, optim):
     subprocess.run([DUMP, precision, arch, str(classes), shortcut, xpath, ypath, d, str(lr),
-                    str(momentum), str(wd), str(nesterov), str(smoothing)], check=True)
+                    str(momentum), str(wd), str(nesterov), str(smoothing), optim], check=True)
     return {"init": read_safetensors(os.path.join(d, "init.safetensors")),
             "logits": read_safetensors(os.path.join(d, "logits.safetensors"))["logits"],
             "loss": float(open(os.path.join(d, "loss.txt")).read()),
@@ -146,14 +178,14 @@ def ours_run(precision, arch, classes, shortcut, xpath, ypath, d, lr, momentum, 
             "state": read_safetensors(os.path.join(d, "after3.safetensors"))}
 
 
-def run_case(arch, classes, shortcut, n, h, lr, momentum, wd, nesterov, smoothing):
+def run_case(arch, classes, shortcut, n, h, lr, momentum, wd, nesterov, smoothing, optim="sgd"):
     print("%s classes=%d shortcut=%s batch=%d %dx%d lr=%g momentum=%g wd=%g nesterov=%d "
-          "smoothing=%g" % (arch, classes, shortcut, n, h, h, lr, momentum, wd, nesterov,
-                            smoothing))
+          "smoothing=%g optim=%s" % (arch, classes, shortcut, n, h, h, lr, momentum, wd, nesterov,
+                                     smoothing, optim))
     rng = np.random.default_rng(7)
     x = rng.standard_normal((n, 3, h, h)).astype(np.float32)
     y = rng.integers(0, classes, n)
-    hyper = (lr, momentum, wd, nesterov, smoothing)
+    hyper = (lr, momentum, wd, nesterov, smoothing, optim)
     with tempfile.TemporaryDirectory() as d:
         xpath, ypath = os.path.join(d, "x.npy"), os.path.join(d, "y.npy")
         np.save(xpath, x)
@@ -184,7 +216,7 @@ def run_case(arch, classes, shortcut, n, h, lr, momentum, wd, nesterov, smoothin
     check(e <= 1e-9, "f64 gradients of %d tensors: worst relative error %.1e (%s)" %
           (len(t64["grads"]), e, k))
     e, k = worst_state(o64["state"], t64["state"])
-    check(e <= 1e-9, "f64 parameters and buffers after 3 SGD steps: worst error %.1e (%s)" % (e, k))
+    check(e <= 1e-9, "f64 parameters and buffers after 3 optimizer steps: worst error %.1e (%s)" % (e, k))
     # 2. float32 accuracy against the float64 reference, next to PyTorch's own
     def versus(what, ours, theirs, floor):
         check(ours <= 2 * theirs + floor,
@@ -194,7 +226,7 @@ def run_case(arch, classes, shortcut, n, h, lr, momentum, wd, nesterov, smoothin
            abs(t32["loss"] - t64["loss"]) / abs(t64["loss"]), 1e-5)
     versus("gradients (worst tensor)", worst_rel(o32["grads"], t64["grads"])[0],
            worst_rel(t32["grads"], t64["grads"])[0], 1e-4)
-    versus("state after 3 SGD steps", worst_state(o32["state"], t64["state"])[0],
+    versus("state after 3 optimizer steps", worst_state(o32["state"], t64["state"])[0],
            worst_state(dict(t32["state"], num_batches_tracked=3), t64["state"])[0], 1e-4)
     if predicted is not None:
         versus("--mode predict logits (eval-mode BN)", rel(predicted, t64["eval_logits"]),
@@ -207,6 +239,7 @@ CASES = [
     ("resnet18", 7, "A", 4, 64, 0.05, 0.9, 5e-4, 1, 0.1),
     ("resnet20", 10, "A", 8, 32, 0.1, 0.9, 1e-4, 0, 0.1),
     ("resnet20", 10, "B", 8, 32, 0.1, 0.9, 1e-4, 1, 0.0),
+    ("resnet20", 10, "A", 8, 32, 5.0, 0.9, 5e-4, 0, 0.1, "lars:0.001"),
 ]
 only = os.environ.get("ORACLE_CASES")
 for i, case in enumerate(CASES):

@@ -43,7 +43,7 @@ STEP = {"type": STR, "epoch": INT, "step_in_epoch": INT, "global_step": INT, "lo
         "total_steps": INT, "comm_ms": NUM, "sync_bn_ms": NUM, "eta_s": NUM, "unix_time": NUM}
 EPOCH = {"type": STR, "epoch": INT, "train_loss": NUM, "train_top1": NUM, "epoch_s": NUM,
          "images_per_s": NUM, "corrupt": INT, "lr": NUM, "train_top5": NUM, "global_step": INT,
-         "unix_time": NUM}
+         "train_samples": INT, "unix_time": NUM}
 EPOCH_VAL = {"val_loss": NUM, "val_top1": NUM, "val_top5": NUM, "val_samples": INT,
              "val_s": NUM}
 CSV_COLUMNS = ["epoch", "step_in_epoch", "global_step", "loss", "top1", "top5", "lr",

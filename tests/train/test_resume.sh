@@ -20,6 +20,11 @@ run 2 "${COMMON[@]}" --set train.batch_size=4 --set log.dir="$WORK/same" >"$WORK
 check "resume says where it resumes" 'grep -q "resuming from .*epoch 2, step 13 (global step 45)" "$WORK/same2.log"'
 check "same np: losses identical" 'same_losses "$WORK/same" "$WORK/full" 0'
 check "same np: final parameters bit-identical" '"$STCMP" "$WORK/same/final.safetensors" "$WORK/full/final.safetensors" 0'
+# the epoch record after the resume says its train_* cover the 19 steps run
+# since (19 x 8 samples), the uninterrupted run's the whole epoch (32 x 8)
+samples() { sed -n 's/.*"type":"epoch","epoch":1,.*"train_samples":\([0-9]*\).*/\1/p' "$1/metrics.jsonl" | tail -1; }
+check "epoch 2 after the resume covers 152 samples (got $(samples "$WORK/same"))" '[ "$(samples "$WORK/same")" = 152 ]'
+check "epoch 2 uninterrupted covers 256 samples (got $(samples "$WORK/full"))" '[ "$(samples "$WORK/full")" = 256 ]'
 
 C64=("${COMMON[@]}" --device cpu64)
 run 2 "${C64[@]}" --set train.batch_size=4 --set log.dir="$WORK/full64" >"$WORK/full64.log" 2>&1

@@ -321,8 +321,8 @@ static void op_xent(Backend *be, int n, int k, const void *logits, const int32_t
 
 /* ---- optimizer ----------------------------------------------------------------------- */
 
-/* Segments [first, first + count) as one launch's batch; lr x lr_scale each. */
-static void seg_batch(CudaSegBatch *b, const OptSegment *segs, int first, int count, double lr) {
+/* Segments [first, first + count) as one launch's batch. */
+static void seg_batch(CudaSegBatch *b, const OptSegment *segs, int first, int count) {
   memset(b, 0, sizeof *b);
   b->n = count;
   for (int j = 0; j < count; j++) {
@@ -330,7 +330,7 @@ static void seg_batch(CudaSegBatch *b, const OptSegment *segs, int first, int co
     b->offset[j] = (long long)s->offset;
     b->start[j + 1] = b->start[j] + (long long)s->n_elems;
     b->weight_decay[j] = (float)s->weight_decay;
-    b->lr[j] = (float)(lr * s->lr_scale);
+    b->trust[j] = (float)s->trust;
   }
 }
 
@@ -342,11 +342,12 @@ static void op_sgd_step(Backend *be, void *params, void *work, const void *grads
                         void *momentum_buf, const OptSegment *segs, int n_segs,
                         const OptHyper *hyper) {
   CudaCtx *ctx = ctx_of(be);
-  CudaSgdHyper h = {(float)hyper->momentum, (float)hyper->grad_scale, hyper->nesterov};
+  CudaSgdHyper h = {(float)hyper->lr, (float)hyper->momentum, (float)hyper->grad_scale,
+                    hyper->nesterov};
   void *wk = work == params ? NULL : work;
   for (int first = 0; first < n_segs; first += CUDA_SEG_BATCH) {
     CudaSegBatch b;
-    seg_batch(&b, segs, first, batch_len(first, n_segs), hyper->lr);
+    seg_batch(&b, segs, first, batch_len(first, n_segs));
     CUDA_CHECK(cuda_sgd(ctx->compute, ctx->act, params, wk, grads, momentum_buf, &b, h));
   }
 }
@@ -360,7 +361,7 @@ static void op_segment_norms(Backend *be, const void *params, const void *grads,
   void *work = cuda_ctx_tmp_alloc(ctx, cuda_segment_norms_work_bytes(), "segment norms scratch");
   for (int first = 0; first < n_segs; first += CUDA_SEG_BATCH) {
     CudaSegBatch b;
-    seg_batch(&b, segs, first, batch_len(first, n_segs), 0.0);
+    seg_batch(&b, segs, first, batch_len(first, n_segs));
     CUDA_CHECK(cuda_segment_norms(ctx->compute, params, grads, &b, work, out + 2 * first));
   }
   memcpy(host_out, cuda_ctx_read_back(ctx, out, out_bytes), out_bytes);
@@ -473,4 +474,8 @@ size_t backend_cuda_conv_algos_export(Backend *be, void *host_blob, size_t cap) 
 
 int backend_cuda_conv_algos_import(Backend *be, const void *host_blob, size_t n_bytes) {
   return cuda_conv_algos_import(cuda_ctx_checked(be), host_blob, n_bytes);
+}
+
+void backend_cuda_set_conv_algo_heuristic(Backend *be, int heuristic) {
+  cuda_ctx_checked(be)->conv_algo_heuristic = heuristic != 0;
 }

@@ -37,5 +37,8 @@ size_t backend_cuda_workspace_bytes(Backend *be);
  * Import returns 0, or -1 when the blob is not an export of this version. */
 size_t backend_cuda_conv_algos_export(Backend *be, void *host_blob, size_t cap);
 int backend_cuda_conv_algos_import(Backend *be, const void *host_blob, size_t n_bytes);
+/* From now on, choose the algorithms of new conv shapes by heuristics (1) or
+ * by measuring (0); shapes already chosen keep their algorithms. */
+void backend_cuda_set_conv_algo_heuristic(Backend *be, int heuristic);
 
 #endif

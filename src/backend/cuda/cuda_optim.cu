@@ -33,14 +33,14 @@ __global__ void sgd_kernel(float *__restrict__ p /* arena */,
     const int sg = find_segment(segs, i);
     const long long idx = segs.offset[sg] + (i - segs.start[sg]);
     float pv = p[idx];
-    const float gv = h.grad_scale * g[idx] + segs.weight_decay[sg] * pv;
+    const float gv = segs.trust[sg] * (h.grad_scale * g[idx] + segs.weight_decay[sg] * pv);
     float step = gv;
     if (buf) {
       const float b = h.momentum * buf[idx] + gv;
       buf[idx] = b;
       step = h.nesterov ? gv + h.momentum * b : b;
     }
-    pv -= segs.lr[sg] * step;
+    pv -= h.lr * step;
     p[idx] = pv;
     if (work) work[idx] = from_f<T>(pv);
   }

@@ -5,7 +5,7 @@
  * launch's elements are numbered 0..start[n) and each thread finds its
  * segment by binary search over start[], so small and large segments share
  * one grid (multi-tensor apply).  SGD follows torch.optim.SGD (dampening 0):
- * g = grad_scale grad + wd p;  buf = momentum buf + g;
+ * g = trust (grad_scale grad + wd p);  buf = momentum buf + g;
  * step = nesterov ? g + momentum buf : buf;  p -= lr step;
  * and refreshes the act-dtype working copy in the same pass.
  */
@@ -29,11 +29,11 @@ typedef struct {
   long long start[CUDA_SEG_BATCH + 1];  /* prefix sums of n_elems; start[0] = 0 */
   long long offset[CUDA_SEG_BATCH];     /* arena offset of each segment (elements) */
   float weight_decay[CUDA_SEG_BATCH];
-  float lr[CUDA_SEG_BATCH];             /* lr x lr_scale of each segment */
+  float trust[CUDA_SEG_BATCH];          /* update multiplier (LARS trust ratio; 1: SGD) */
 } CudaSegBatch;
 
 typedef struct {
-  float momentum, grad_scale;
+  float lr, momentum, grad_scale;
   int nesterov;
 } CudaSgdHyper;
 
