@@ -104,8 +104,9 @@ struct Pipeline {
   WorkerArg *worker_args;
   WorkerCtx *ctx;        /* (n_workers + 1): workers, then the reader */
   int n_workers;
-  Slot *slots;
+  Slot *slots;           /* made by the first pipeline_start_epoch */
   int n_slots;
+  int prefetch;
   void *(*alloc_host)(void *ctx, size_t n_bytes);
   void (*free_host)(void *ctx, void *ptr);
   void *alloc_ctx;
@@ -512,7 +513,7 @@ Pipeline *pipeline_open(const PipelineOptions *opt, char *err, size_t err_len) {
                                    "epoch permutation")
                 : NULL;
   p->perm_epoch = -1;
-  make_ring(p, cfg->data.prefetch);
+  p->prefetch = cfg->data.prefetch;
   start_threads(p, cfg->data.workers);
   return p;
 }
@@ -524,6 +525,9 @@ int64_t pipeline_steps_per_epoch(const Pipeline *p) { return sampler_steps(&p->s
 int pipeline_num_classes(const Pipeline *p) { return p->num_classes; }
 int pipeline_image_h(const Pipeline *p) { return p->out_side; }
 int pipeline_image_w(const Pipeline *p) { return p->out_side; }
+size_t pipeline_ring_bytes(const Pipeline *p) {
+  return (size_t)(p->prefetch + 1) * (size_t)p->batch * (image_bytes(p) + sizeof(int32_t));
+}
 
 /* Ends the reader and the workers (each finishes the sample or batch it is
  * on) and joins them; mutex not held. */
@@ -560,6 +564,7 @@ void pipeline_start_epoch(Pipeline *p, int64_t epoch, int64_t first_step) {
   CHECK(epoch >= 0 && first_step >= 0, "epoch %lld step %lld", (long long)epoch,
         (long long)first_step);
   pthread_mutex_lock(&p->mu);
+  if (!p->slots) make_ring(p, p->prefetch); /* not at open: the batch may yet be refused */
   for (int k = 0; k < p->n_slots; k++)
     CHECK(p->slots[k].state != SLOT_HELD, "pipeline_start_epoch(%lld) while batch %lld of epoch "
           "%lld is held: the caller must pipeline_release every batch it got first",

@@ -67,6 +67,9 @@ int64_t pipeline_steps_per_epoch(const Pipeline *p); /* for THIS rank */
 int pipeline_num_classes(const Pipeline *p);
 int pipeline_image_h(const Pipeline *p);
 int pipeline_image_w(const Pipeline *p);
+/* Host memory of the batch ring (data.prefetch + 1 batches of images and
+ * labels), allocated by the first pipeline_start_epoch. */
+size_t pipeline_ring_bytes(const Pipeline *p);
 
 /* Starts producing the batches of `epoch` from batch index `first_step` on
  * (first_step > 0 resumes in the middle of an epoch, exactly).  Every batch

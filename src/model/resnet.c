@@ -531,6 +531,45 @@ static size_t plan_grad_offsets(Model *m, size_t *offsets) {
   return total;
 }
 
+size_t model_plan_bytes(Model *m, int batch, int h, int w, size_t *act_bytes,
+                        size_t *grad_bytes) {
+  int keep_b = m->batch, keep_h = m->image_h, keep_w = m->image_w;
+  m->batch = batch;
+  propagate_shapes(m, h, w);
+  size_t act = 0;
+  for (int t = 0; t < m->n_tensors; t++) act += tensor_bytes(m, &m->tensors[t]);
+  size_t *goff = mem_calloc_or_die((size_t)m->n_tensors, sizeof(size_t), "grad offsets");
+  size_t grad = plan_grad_offsets(m, goff);
+  mem_free(goff);
+  m->batch = keep_b;
+  if (keep_b > 0) propagate_shapes(m, keep_h, keep_w);
+  if (act_bytes) *act_bytes = act;
+  if (grad_bytes) *grad_bytes = grad;
+  return act + grad + (size_t)batch * sizeof(int32_t);
+}
+
+size_t model_batch_bytes(Model *m, int batch, int h, int w, const ModelBudget *b) {
+  return model_plan_bytes(m, batch, h, w, NULL, NULL) + (size_t)batch * b->per_image_bytes;
+}
+
+int model_largest_batch(Model *m, int h, int w, const ModelBudget *b, int limit) {
+  int lo = 0, hi = limit; /* the bytes grow with the batch: bisect */
+  while (lo < hi) {
+    int mid = lo + (hi - lo + 1) / 2;
+    if (model_batch_bytes(m, mid, h, w, b) <= b->available_bytes)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+size_t model_param_bytes(const Model *m) {
+  size_t pb = (size_t)m->be->param_bytes, ab = (size_t)m->be->act_bytes;
+  return m->n_param_elems * pb * 3 /* params, grads, momentum */ +
+         (m->work != m->params ? m->n_param_elems * ab : 0) + m->n_buffer_elems * pb;
+}
+
 void model_plan(Model *m, int batch, int h, int w) {
   if (m->batch == batch && m->image_h == h && m->image_w == w) return;
   Backend *be = m->be;

@@ -167,8 +167,35 @@ void model_params_changed(Model *m);
 /* Multiply-accumulates of one forward pass of one image (convs and FC). */
 int64_t model_macs_per_image(const Model *m);
 
-/* torchsummary-style layer table for (h, w) and the memory plan of `batch`. */
-void model_print_summary(const Model *m, FILE *out);
+/* Bytes model_plan(m, batch, h, w) allocates (activations, their gradients,
+ * labels), computed without allocating; *act_bytes / *grad_bytes get the two
+ * arenas (either may be NULL).  The tensor shapes are left at (h, w) when
+ * nothing is planned yet (so the summary can print them), else unchanged. */
+size_t model_plan_bytes(Model *m, int batch, int h, int w, size_t *act_bytes,
+                        size_t *grad_bytes);
+/* Device (or host) memory the parameter arenas take: params, grads, momentum,
+ * the working copy when separate, BN buffers. */
+size_t model_param_bytes(const Model *m);
+
+/* The memory a batch may take, beyond the model's parameter arenas. */
+typedef struct {
+  size_t workspace_bytes;  /* library workspace (cuDNN), 0 when none */
+  size_t available_bytes;  /* memory the activations may use, 0: unknown */
+  size_t per_image_bytes;  /* other memory per image of the batch in the same
+                              place (the host batch rings, for the CPU backend) */
+  const char *where;       /* what available_bytes is, e.g. "free on GPU 0" */
+} ModelBudget;
+
+/* Bytes a batch takes from the budget: model_plan_bytes + per_image_bytes each. */
+size_t model_batch_bytes(Model *m, int batch, int h, int w, const ModelBudget *b);
+/* The largest batch, at most limit, whose model_batch_bytes fit the budget's
+ * available_bytes (0: not even one image). */
+int model_largest_batch(Model *m, int h, int w, const ModelBudget *b, int limit);
+
+/* torchsummary-style layer table for (h, w) and the memory plan of `batch`,
+ * with whether it fits the budget (and the largest batch that would). */
+void model_print_summary(Model *m, int batch, int h, int w, const ModelBudget *budget,
+                         FILE *out);
 
 /* Index of a parameter / buffer entry by name, or -1. */
 int model_find_param(const Model *m, const char *name);

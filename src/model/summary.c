@@ -46,7 +46,10 @@ static int64_t op_params(const Model *m, const Op *op) {
 
 static double mib(size_t n_bytes) { return (double)n_bytes / (1024.0 * 1024.0); }
 
-void model_print_summary(const Model *m, FILE *out) {
+void model_print_summary(Model *m, int batch, int h, int w, const ModelBudget *budget,
+                         FILE *out) {
+  size_t act = 0, grad = 0;
+  size_t plan = model_plan_bytes(m, batch, h, w, &act, &grad); /* sets the shapes */
   char b1[32], b2[32];
   const char *rule =
       "--------------------------------------------------------------------------------------"
@@ -78,23 +81,30 @@ void model_print_summary(const Model *m, FILE *out) {
           model_arch_is_cifar(m->spec.arch) ? "CIFAR, shortcut "
                                             : (m->spec.variant == VARIANT_V1 ? "v1" : "v1.5"),
           model_arch_is_cifar(m->spec.arch) ? (m->spec.shortcut == SHORTCUT_A ? "A" : "B") : "",
-          m->spec.num_classes, m->image_h, m->image_w);
+          m->spec.num_classes, h, w);
   fprintf(out, "Total params: %s\n", commas(total_params, b1, sizeof b1));
   fprintf(out, "Trainable params: %s\n", commas((int64_t)m->n_param_elems, b1, sizeof b1));
   fprintf(out, "Buffers (BN running statistics): %s\n",
           commas((int64_t)m->n_buffer_elems, b1, sizeof b1));
   fprintf(out, "MACs per image: %s (%.2f GMACs)\n", commas(macs, b1, sizeof b1), macs * 1e-9);
-  if (m->batch <= 0) return;
-  size_t pb = (size_t)m->be->param_bytes, ab = (size_t)m->be->act_bytes;
-  size_t param_mem = m->n_param_elems * pb * 3 /* params, grads, momentum */ +
-                     (m->work != m->params ? m->n_param_elems * ab : 0) +
-                     m->n_buffer_elems * pb;
+  size_t param_mem = model_param_bytes(m), ws = budget ? budget->workspace_bytes : 0;
   fprintf(out, "Memory plan (backend %s, batch %d per rank, %d-byte activations):\n",
-          m->be->name, m->batch, (int)ab);
-  fprintf(out, "  activations             %10.1f MiB\n", mib(m->act_arena_bytes));
+          m->be->name, batch, m->be->act_bytes);
+  fprintf(out, "  activations             %10.1f MiB\n", mib(act));
   fprintf(out, "  activation gradients    %10.1f MiB  (shared where lifetimes allow)\n",
-          mib(m->grad_arena_bytes));
+          mib(grad));
   fprintf(out, "  params+grads+momentum   %10.1f MiB\n", mib(param_mem));
-  fprintf(out, "  total                   %10.1f MiB\n",
-          mib(m->act_arena_bytes + m->grad_arena_bytes + param_mem));
+  if (ws) fprintf(out, "  workspace (cuDNN)       %10.1f MiB\n", mib(ws));
+  size_t extra = budget ? budget->per_image_bytes * (size_t)batch : 0;
+  if (extra) fprintf(out, "  batch rings (host)      %10.1f MiB\n", mib(extra));
+  fprintf(out, "  total                   %10.1f MiB\n", mib(plan + param_mem + ws + extra));
+  if (!budget || !budget->available_bytes) return;
+  fprintf(out, "  available for the plan  %10.1f MiB  (%s)\n", mib(budget->available_bytes),
+          budget->where);
+  if (plan + extra <= budget->available_bytes) {
+    fprintf(out, "Batch %d fits.\n", batch);
+  } else {
+    int fit = model_largest_batch(m, h, w, budget, batch);
+    fprintf(out, "Batch %d does NOT fit; the largest batch that fits is %d.\n", batch, fit);
+  }
 }

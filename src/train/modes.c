@@ -20,8 +20,9 @@
 #include "train/npy.h"
 
 int mode_summary(Run *r) {
-  model_plan(r->model, r->cfg.train.batch_size, r->train_h, r->train_w);
-  if (r->dist->rank == 0) model_print_summary(r->model, stdout);
+  ModelBudget b = run_memory_budget(r);
+  if (r->dist->rank == 0)
+    model_print_summary(r->model, r->cfg.train.batch_size, r->train_h, r->train_w, &b, stdout);
   return RD_EXIT_OK;
 }
 

@@ -266,6 +266,103 @@ static void share_conv_algos(Run *r) {
 }
 #endif
 
+/* ---- does the batch fit? ------------------------------------------------- */
+
+enum { RESERVE_MIB = 256, RESERVE_PERCENT = 5 };
+
+/* The first number on the line of `key` in a /proc or /sys file, or -1. */
+static long long read_number(const char *path, const char *key) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char line[256];
+  long long v = -1;
+  size_t klen = key ? strlen(key) : 0;
+  while (fgets(line, sizeof line, f)) {
+    if (key && strncmp(line, key, klen) != 0) continue;
+    char *end;
+    long long x = strtoll(line + klen, &end, 10);
+    if (end != line + klen) v = x;
+    break;
+  }
+  fclose(f);
+  return v;
+}
+
+/* Host memory this process may still take: MemAvailable, capped by the
+ * cgroup's limit (v2, else v1) less its usage, as under Slurm or a container. */
+static size_t host_available_bytes(void) {
+  long long avail = read_number("/proc/meminfo", "MemAvailable:");
+  if (avail < 0) return 0;
+  unsigned long long bytes = (unsigned long long)avail * 1024ull;
+  long long lim = read_number("/sys/fs/cgroup/memory.max", NULL);
+  long long use = read_number("/sys/fs/cgroup/memory.current", NULL);
+  if (lim < 0) {
+    lim = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes", NULL);
+    use = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes", NULL);
+  }
+  if (lim > 0 && use >= 0) {
+    unsigned long long left = lim > use ? (unsigned long long)(lim - use) : 0;
+    if (left < bytes) bytes = left;
+  }
+  return (size_t)bytes;
+}
+
+ModelBudget run_memory_budget(Run *r) {
+  static char where[160];
+  ModelBudget b = {0, 0, 0, where};
+  size_t free_bytes = 0;
+  int sharing = r->dist->local_world > 0 ? r->dist->local_world : 1;
+#ifdef RD_HAVE_CUDA
+  if (r->be->kind == BACKEND_CUDA) {
+    int n_gpus = backend_cuda_device_count();
+    sharing = n_gpus > 0 ? (sharing + n_gpus - 1) / n_gpus : 1;
+    free_bytes = backend_cuda_free_bytes(r->be);
+    b.workspace_bytes = backend_cuda_workspace_bytes(r->be);
+    snprintf(where, sizeof where, "free on GPU %d", r->gpu);
+  }
+#endif
+  if (r->be->kind != BACKEND_CUDA) { /* the batch rings come out of the same memory */
+    free_bytes = host_available_bytes();
+    if (!free_bytes) return b; /* unknown (no /proc/meminfo): no check */
+    size_t rings = (r->train_data ? pipeline_ring_bytes(r->train_data) : 0) +
+                   (r->val_data ? pipeline_ring_bytes(r->val_data) : 0);
+    b.per_image_bytes = rings / (size_t)r->cfg.train.batch_size;
+    snprintf(where, sizeof where, "available host memory");
+  }
+  if (sharing > 1) {
+    free_bytes /= (size_t)sharing;
+    size_t len = strlen(where);
+    snprintf(where + len, sizeof where - len, ", shared by %d ranks", sharing);
+  }
+  size_t reserve = ((size_t)RESERVE_MIB << 20) + free_bytes / 100 * RESERVE_PERCENT;
+  b.available_bytes = free_bytes > reserve ? free_bytes - reserve : 1; /* 1: nothing fits */
+  return b;
+}
+
+static double gib(size_t n) { return (double)n / (double)(1ull << 30); }
+
+/* A training batch whose activations cannot fit is refused before any is
+ * allocated, naming the largest that would (train.batch_size is per rank). */
+static void check_batch_fits(Run *r) {
+  ModelBudget b = run_memory_budget(r);
+  char err[512] = "";
+  int batch = r->cfg.train.batch_size;
+  size_t need = model_batch_bytes(r->model, batch, r->train_h, r->train_w, &b);
+  if (b.available_bytes && need > b.available_bytes) {
+    int fit = model_largest_batch(r->model, r->train_h, r->train_w, &b, batch);
+    if (fit > 0)
+      snprintf(err, sizeof err, "train.batch_size=%d does not fit: it needs %.1f GiB, "
+               "%.1f GiB is %s (beyond the parameters, less a reserve); the largest "
+               "batch that fits is %d (set train.batch_size=%d)",
+               batch, gib(need), gib(b.available_bytes), b.where, fit, fit);
+    else
+      snprintf(err, sizeof err, "train.batch_size=%d does not fit: %.1f GiB is %s, not enough "
+               "for even one image of %dx%d (%s)", batch, gib(b.available_bytes), b.where,
+               r->train_h, r->train_w, config_arch_name(r->cfg.model.arch));
+  }
+  run_agree(r, err);
+}
+
 static void setup_comms(Run *r) {
   if (r->dist->world == 1) return;
   r->comm = comm_mpi_create(r->dist, 0);
@@ -332,6 +429,7 @@ void run_setup(Run *r, const Config *cfg, const CliOptions *cli, Dist *dist, int
     check_image(r, &spec, r->train_h, r->train_w);
   setup_model(r);
   if (needs & RUN_NEED_OPTIM) r->opt = optim_create(r->model, &r->cfg);
+  if (needs & (RUN_NEED_OPTIM | RUN_NEED_VAL_DATA)) check_batch_fits(r);
 #ifdef RD_HAVE_CUDA
   if (needs & RUN_NEED_OPTIM) share_conv_algos(r);
 #endif

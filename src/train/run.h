@@ -64,6 +64,12 @@ void run_user_error(Run *r, const char *fmt, ...) __attribute__((format(printf, 
  * every rank must call it); the lowest failing rank prints its message. */
 void run_agree(Run *r, const char *err);
 
+/* What this rank's activations may use (ModelBudget of resnet.h): free GPU
+ * memory shared by the ranks on that GPU, or the host's available memory
+ * (within its cgroup limit) shared by the ranks on this host; less a reserve
+ * for temporaries.  Plus the backend's library workspace. */
+ModelBudget run_memory_budget(Run *r);
+
 /* Broadcasts a param-dtype array (backend memory) from rank 0, staging
  * through the host when the transport needs host buffers. */
 void run_broadcast_params(Run *r, void *data, size_t n_elems, const char *what);

@@ -29,6 +29,23 @@ expect_usage_error bad-section "trian.ini:1: unknown section [trian]; did you me
 expect_usage_error bad-set "did you mean train.batch_size?" --set train.batchsize=4
 expect_usage_error bad-flag "did you mean --print-config?" --print-confg
 expect_usage_error bad-mode "--mode fly" --mode fly
+# a batch whose activations cannot fit (ResNet-50 at 224: ~86 MiB per image in
+# fp32, so 65536 images need ~5.5 TiB) is refused before anything is
+# allocated, naming the largest batch that fits this machine
+BIG=(--device cpu --set model.arch=resnet50 --set data.source=synthetic
+     --set data.synthetic_train=65536 --set data.synthetic_val=0 --set train.batch_size=65536
+     --set log.dir="$T/big")
+expect_usage_error batch-too-big "train.batch_size=65536 does not fit" "${BIG[@]}"
+fit=$(sed -n 's/.*the largest batch that fits is \([0-9]*\).*/\1/p' "$T/err")
+check "batch-too-big: names a largest batch (${fit:-none})" '[ -n "$fit" ] && [ "$fit" -lt 65536 ]'
+if [ -n "$fit" ] && [ "$fit" -gt 10 ]; then
+  # 10% below the named batch (other tests running beside this one use memory)
+  b=$((fit - fit / 10))
+  "$BIN" --mode summary "${BIG[@]}" --set train.batch_size="$b" >"$T/sum" 2>/dev/null
+  check "summary at batch $b (named $fit): it fits" 'grep -q "^Batch $b fits" "$T/sum"'
+  "$BIN" --mode summary "${BIG[@]}" >"$T/sum" 2>/dev/null
+  check "summary at 65536: does not fit" 'grep -q "^Batch 65536 does NOT fit" "$T/sum"'
+fi
 
 "$BIN" --help >"$T/help"; rc=$?
 check "--help exits 0" '[ $rc = 0 ]'
