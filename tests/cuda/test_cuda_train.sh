@@ -11,6 +11,9 @@
 #    20 steps, per-step loss within 1e-3 relative and final parameters within
 #    1e-3 (max|a-b| / (1 + max|b|) per tensor).  Not bitwise: the two runs
 #    see different conv shapes, so cuDNN may pick different algorithms.
+# 3. The memory plan on the GPU: --mode summary shows the cuDNN workspace and
+#    that ResNet-50 at batch 64 fits; batch 65536 is refused (exit 2, one
+#    line) naming the largest batch that fits, which summary confirms fits.
 # Skips (77) without a GPU.
 #   test_cuda_train.sh COUNT_EXE   (RD_BUILD from CTest)
 set -u
@@ -57,4 +60,19 @@ check "np=2 took rank 0's conv algorithms (train.conv_algos=rank0)" \
 check "np=2 losses equal np=1 (20 steps, 1e-3)" 'same_losses "$WORK/np2" "$WORK/np1" 1e-3'
 check "np=2 final parameters equal np=1 (1e-3)" \
   '"$STCMP" "$WORK/np2/final.safetensors" "$WORK/np1/final.safetensors" 1e-3'
+
+R50=(--device cuda --set model.arch=resnet50 --set data.source=synthetic
+     --set data.synthetic_train=65536 --set data.synthetic_val=0 --set log.dir="$WORK/r50")
+"$BIN" --mode summary "${R50[@]}" --set train.batch_size=64 >"$WORK/sum64" 2>&1
+check "summary on the GPU shows the cuDNN workspace" 'grep -q "workspace (cuDNN)" "$WORK/sum64"'
+check "summary: ResNet-50 batch 64 fits the GPU" 'grep -q "^Batch 64 fits" "$WORK/sum64"' ||
+  tail -5 "$WORK/sum64"
+"$BIN" "${R50[@]}" --set train.batch_size=65536 >"$WORK/big.out" 2>"$WORK/big.err"
+rc=$?
+check "batch 65536 refused on the GPU (exit $rc, one line)" \
+  '[ $rc = 2 ] && [ "$(wc -l <"$WORK/big.err")" = 1 ]' || cat "$WORK/big.err"
+fit=$(sed -n 's/.*the largest batch that fits is \([0-9]*\).*/\1/p' "$WORK/big.err")
+echo "  largest ResNet-50 batch that fits: ${fit:-none}"
+"$BIN" --mode summary "${R50[@]}" --set train.batch_size="${fit:-1}" >"$WORK/sumfit" 2>&1
+check "summary: the named batch ${fit:-none} fits" 'grep -q "^Batch ${fit:-none} fits" "$WORK/sumfit"'
 exit $FAIL
