@@ -2,7 +2,7 @@
  *
  * Design (no watchdog thread): every collective of every transport is issued
  * non-blocking and completed by watchdog_wait(), a polling loop on the calling
- * thread that asks the transport "done yet?" (MPI_Testall, cudaEventQuery +
+ * thread that asks the transport "done yet?" (MPI_Testall / MPI_Testsome, cudaEventQuery +
  * ncclCommGetAsyncError) and, between polls, checks the clock against the
  * Dist's timeout and yields the core (sched_yield, so oversubscribed ranks
  * share cores).  A wait that outlasts dist.timeout_s prints one line
