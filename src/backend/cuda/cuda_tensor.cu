@@ -18,19 +18,30 @@ __global__ void cast_from_f32_kernel(T *__restrict__ dst /* (n) */,
   GRID_STRIDE(i, n) dst[i] = from_f<T>(src[i]);
 }
 
+/* Coordinates of element i of an (N,H,W,C) tensor. */
+struct Nhwc {
+  long long n;
+  int h, w, c;
+};
+
+__device__ __forceinline__ Nhwc nhwc_at(long long i, int h, int w, int c) {
+  Nhwc e;
+  e.c = (int)(i % c);
+  i /= c;
+  e.w = (int)(i % w);
+  i /= w;
+  e.h = (int)(i % h);
+  e.n = i / h;
+  return e;
+}
+
 template <typename Ti, typename To>
 __global__ void nchw_to_nhwc_kernel(To *__restrict__ dst /* (N,H,W,C) */,
                                     const Ti *__restrict__ src /* (N,C,H,W) */, int c, int h,
                                     int w, long long total) {
   GRID_STRIDE(i, total) {
-    long long t = i;
-    const int ci = (int)(t % c);
-    t /= c;
-    const int wi = (int)(t % w);
-    t /= w;
-    const int hi = (int)(t % h);
-    const long long ni = t / h;
-    dst[i] = from_f<To>(to_f(src[((ni * c + ci) * h + hi) * w + wi]));
+    const Nhwc e = nhwc_at(i, h, w, c);
+    dst[i] = from_f<To>(to_f(src[((e.n * c + e.c) * h + e.h) * w + e.w]));
   }
 }
 
@@ -72,13 +83,9 @@ __global__ void maxpool_fwd_kernel(T *__restrict__ y /* (N,P,Q,C) */,
                                    const T *__restrict__ x /* (N,H,W,C) */, PoolGeom g,
                                    long long total) {
   GRID_STRIDE(i, total) {
-    long long t = i;
-    const int ci = (int)(t % g.c);
-    t /= g.c;
-    const int qi = (int)(t % g.q);
-    t /= g.q;
-    const int pi = (int)(t % g.p);
-    const long long ni = t / g.p;
+    const Nhwc e = nhwc_at(i, g.p, g.q, g.c);
+    const int ci = e.c, qi = e.w, pi = e.h;
+    const long long ni = e.n;
     const int h0 = pi * g.stride - g.pad, w0 = qi * g.stride - g.pad;
     float best = -INFINITY;
     for (int kh = 0; kh < g.r; kh++) {
@@ -132,13 +139,9 @@ __global__ void maxpool_bwd_kernel(T *__restrict__ dx /* (N,H,W,C) */,
                                    const T *__restrict__ y /* (N,P,Q,C) */, PoolGeom g,
                                    long long total) {
   GRID_STRIDE(i, total) {
-    long long t = i;
-    const int ci = (int)(t % g.c);
-    t /= g.c;
-    const int wi = (int)(t % g.w);
-    t /= g.w;
-    const int hi = (int)(t % g.h);
-    const long long ni = t / g.h;
+    const Nhwc e = nhwc_at(i, g.h, g.w, g.c);
+    const int ci = e.c, wi = e.w, hi = e.h;
+    const long long ni = e.n;
     const float xv = to_f(x[i]);
     const T *xn = x + ni * g.h * g.w * g.c;
     const int p_lo = first_window(hi, g.r, g.stride, g.pad);
@@ -193,13 +196,9 @@ __global__ void shortcut_fwd_kernel(T *__restrict__ y /* (N,Ho,Wo,Cout) */,
                                     const T *__restrict__ x /* (N,H,W,Cin) */, PadGeom g,
                                     long long total) {
   GRID_STRIDE(i, total) {
-    long long t = i;
-    const int co = (int)(t % g.c_out);
-    t /= g.c_out;
-    const int wo = (int)(t % g.wo);
-    t /= g.wo;
-    const int ho = (int)(t % g.ho);
-    const long long ni = t / g.ho;
+    const Nhwc e = nhwc_at(i, g.ho, g.wo, g.c_out);
+    const int co = e.c, wo = e.w, ho = e.h;
+    const long long ni = e.n;
     const int ci = co - g.off;
     float v = 0.f;
     if (ci >= 0 && ci < g.c_in)
@@ -214,13 +213,9 @@ __global__ void shortcut_bwd_kernel(T *__restrict__ dx /* (N,H,W,Cin) */,
                                     const T *__restrict__ dy /* (N,Ho,Wo,Cout) */, PadGeom g,
                                     int acc, long long total) {
   GRID_STRIDE(i, total) {
-    long long t = i;
-    const int ci = (int)(t % g.c_in);
-    t /= g.c_in;
-    const int wi = (int)(t % g.w);
-    t /= g.w;
-    const int hi = (int)(t % g.h);
-    const long long ni = t / g.h;
+    const Nhwc e = nhwc_at(i, g.h, g.w, g.c_in);
+    const int ci = e.c, wi = e.w, hi = e.h;
+    const long long ni = e.n;
     float v = 0.f;
     if (hi % g.stride == 0 && wi % g.stride == 0)
       v = to_f(dy[((ni * g.ho + hi / g.stride) * g.wo + wi / g.stride) * g.c_out + ci + g.off]);
